@@ -1,0 +1,40 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both bootstrap .venv from the stock python3.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest rdk-test install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ml-guardrails demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src rules tests benchmarks
+	$(BIN)/ruff format --check src rules tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+	$(BIN)/mypy --config-file mypy-rules.ini rules
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+# rdk runs each rule's NAME_test.py the way `rdk test-local` does for rule authors.
+rdk-test: $(STAMP)
+	cd rules && ../$(BIN)/rdk test-local --all
+
+test: lint typecheck pytest rdk-test
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
