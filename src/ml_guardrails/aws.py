@@ -70,7 +70,7 @@ class ClientFactory:
         self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         self.assume_role_mode = assume_role_mode
         self._session = session
-        self._assumed: boto3.Session | None = None
+        self._assumed: dict[str, str] | None = None
         self._clients: dict[tuple[str, str | None, bool], Any] = {}
         self._lock = threading.Lock()
 
@@ -79,7 +79,9 @@ class ClientFactory:
             self._session = boto3.Session()
         return self._session
 
-    def _assumed_session(self) -> boto3.Session:
+    def _assumed_credentials(self) -> dict[str, str]:
+        """Credentials of the execution role, assumed once per factory. Clients are then built from the
+        base session with these credentials, so the session's configuration and event hooks apply."""
         if self._assumed is not None:
             return self._assumed
         if not self.role_arn:
@@ -99,16 +101,14 @@ class ClientFactory:
                 exc.response["Error"]["Message"] = (
                     f"Cannot assume {self.role_arn}: let the rule's function role assume it (trust policy "
                     "and sts:AssumeRole), name another role with the ExecutionRoleName parameter, or set "
-                    "AssumeRoleMode to false to use the function's own role. AWS said: "
-                    + error_message(exc)
+                    "AssumeRoleMode to false to use the function's own role. AWS said: " + error_message(exc)
                 )
             raise
-        self._assumed = boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=self.region,
-        )
+        self._assumed = {
+            "aws_access_key_id": creds["AccessKeyId"],
+            "aws_secret_access_key": creds["SecretAccessKey"],
+            "aws_session_token": creds["SessionToken"],
+        }
         return self._assumed
 
     def build_client(self, service: str, region: str | None = None, assume_role_mode: bool = True) -> Any:
@@ -119,8 +119,10 @@ class ClientFactory:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                session = self._assumed_session() if assume else self._base_session()
-                client = cast("Any", session).client(service, region_name=region, config=CLIENT_CONFIG)
+                credentials = self._assumed_credentials() if assume else {}
+                client = cast("Any", self._base_session()).client(
+                    service, region_name=region, config=CLIENT_CONFIG, **credentials
+                )
                 self._clients[key] = client
             return client
 

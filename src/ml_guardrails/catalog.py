@@ -84,7 +84,9 @@ class RuleSpec:
         types = tuple(t.strip() for t in events.split(",") if t.strip())
         periodic = params.get("SourcePeriodic")
         if periodic is not None and periodic not in PERIODS:
-            raise CatalogError(f"{path}: SourcePeriodic must be one of {', '.join(PERIODS)}, got {periodic!r}")
+            raise CatalogError(
+                f"{path}: SourcePeriodic must be one of {', '.join(PERIODS)}, got {periodic!r}"
+            )
         if not types and periodic is None:
             raise CatalogError(f"{path}: a rule needs SourceEvents or SourcePeriodic")
 

@@ -149,8 +149,8 @@ class ConfigurationItem:
         return self.status in APPLICABLE_STATUSES
 
     def supplementary_value(self, name: str) -> Any:
-        """A supplementary configuration value, decoded if AWS sent it as a JSON string."""
-        return decode_json(get_field(self.supplementary, name))
+        """A supplementary configuration value (JSON strings were decoded by :meth:`parse`)."""
+        return get_field(self.supplementary, name)
 
     @classmethod
     def parse(cls, raw: Any) -> ConfigurationItem:
@@ -182,7 +182,7 @@ class ConfigurationItem:
             status=status,
             capture_time=timestamp_str(raw.get("configurationItemCaptureTime")),
             configuration=configuration,
-            supplementary=dict(supplementary_raw),
+            supplementary={str(k): decode_json(v) for k, v in supplementary_raw.items()},
             tags=tags_from(raw.get("tags")),
             resource_name=raw.get("resourceName") if isinstance(raw.get("resourceName"), str) else None,
             arn=_first_str(raw, "ARN", "arn"),

@@ -26,7 +26,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rdklib import ComplianceType, ConfigRule, Evaluation, InvalidParametersError
 
 from ml_guardrails.aws import ClientFactory, error_code, error_message, error_operation
-from ml_guardrails.ci import ConfigurationItem, MalformedConfigurationItem, history_item_to_notification, tags_from
+from ml_guardrails.ci import (
+    ConfigurationItem,
+    MalformedConfigurationItem,
+    history_item_to_notification,
+    tags_from,
+)
 from ml_guardrails.params import EXEMPTION_TAG_KEY, Parameter, parse_engine_parameters, parse_parameters
 
 if TYPE_CHECKING:
@@ -72,16 +77,21 @@ class Failure:
         }
 
     def __str__(self) -> str:
-        return f"{self.resource_type} {self.resource_id}: {self.operation} failed with {self.code}: {self.message}"
+        return (
+            f"{self.resource_type} {self.resource_id}: "
+            f"{self.operation} failed with {self.code}: {self.message}"
+        )
 
 
 Outcome: TypeAlias = "Evaluation | Failure"
 
 
-class EvaluationIncomplete(Exception):  # noqa: N818 - the name says what the operator needs to know
+class EvaluationIncomplete(Exception):
     """Some resources could not be evaluated. Carries the evaluations that *were* decided."""
 
-    def __init__(self, rule_name: str, failures: list[Failure], evaluations: list[Evaluation] | None = None):
+    def __init__(
+        self, rule_name: str, failures: list[Failure], evaluations: list[Evaluation] | None = None
+    ) -> None:
         self.rule_name = rule_name
         self.failures = failures
         self.evaluations = evaluations or []
@@ -98,7 +108,9 @@ class EvaluationIncomplete(Exception):  # noqa: N818 - the name says what the op
         super().__init__(json.dumps(summary, sort_keys=True))
 
 
-def make_evaluation(compliance: str, resource_type: str, resource_id: str, annotation: str = "") -> Evaluation:
+def make_evaluation(
+    compliance: str, resource_type: str, resource_id: str, annotation: str = ""
+) -> Evaluation:
     """An rdklib Evaluation; annotations longer than Config's 256-character limit are cut (never silently
     dropped: the cut is marked)."""
     if len(annotation) > ANNOTATION_LIMIT:
@@ -135,7 +147,9 @@ class RuleParameters(Generic[P]):
     rule: P
     exemption_tag_key: str | None = None
 
-    def exemption(self, resource_type: str, resource_id: str, tags: Mapping[str, str] | None) -> Evaluation | None:
+    def exemption(
+        self, resource_type: str, resource_id: str, tags: Mapping[str, str] | None
+    ) -> Evaluation | None:
         """NOT_APPLICABLE when the resource carries the exemption tag, else None."""
         key = self.exemption_tag_key
         if not key or not tags or key not in tags:
@@ -172,7 +186,9 @@ class GuardrailRule(ConfigRule, Generic[P]):  # type: ignore[misc]
         raise InvalidParametersError naming the parameter."""
         raise NotImplementedError
 
-    def evaluate_item(self, item: ConfigurationItem, clients: ClientFactory, params: RuleParameters[P]) -> Evaluation:
+    def evaluate_item(
+        self, item: ConfigurationItem, clients: ClientFactory, params: RuleParameters[P]
+    ) -> Evaluation:
         """Decide one resource from its configuration item (plus the API reads the facts need)."""
         raise NotImplementedError
 
@@ -208,7 +224,19 @@ class GuardrailRule(ConfigRule, Generic[P]):  # type: ignore[misc]
     def evaluate_periodic(
         self, event: Any, client_factory: ClientFactory, valid_rule_parameters: Any
     ) -> list[Evaluation]:
-        params = self._params(valid_rule_parameters)
+        evaluations, failures = self.run_sweep(client_factory, self._params(valid_rule_parameters))
+        if failures:
+            raise EvaluationIncomplete(self.RULE_NAME, failures, evaluations)
+        return evaluations
+
+    def run_sweep(
+        self,
+        client_factory: ClientFactory,
+        params: RuleParameters[P],
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> tuple[list[Evaluation], list[Failure]]:
+        """Every outcome of :meth:`sweep`, split into evaluations and failures. A failure to list (the
+        sweep itself raising) is recorded against ``*``: what was not listed is unknown."""
         evaluations: list[Evaluation] = []
         failures: list[Failure] = []
         try:
@@ -217,11 +245,11 @@ class GuardrailRule(ConfigRule, Generic[P]):  # type: ignore[misc]
                     failures.append(outcome)
                 else:
                     evaluations.append(outcome)
-        except Exception as exc:  # listing itself failed: what was not listed is unknown
+                if on_outcome is not None:
+                    on_outcome(outcome)
+        except Exception as exc:
             failures.append(Failure.from_exception(", ".join(self.RESOURCE_TYPES), "*", exc))
-        if failures:
-            raise EvaluationIncomplete(self.RULE_NAME, failures, evaluations)
-        return evaluations
+        return evaluations, failures
 
 
 def _config_tags(item: ConfigurationItem) -> Any:
@@ -264,7 +292,9 @@ def _evaluation_json(evaluation: Evaluation, timestamp: str) -> dict[str, Any]:
     return record
 
 
-def post_evaluations(config_client: Any, evaluations: list[dict[str, Any]], result_token: str) -> list[Failure]:
+def post_evaluations(
+    config_client: Any, evaluations: list[dict[str, Any]], result_token: str
+) -> list[Failure]:
     """PutEvaluations in batches of 100, ``TestMode`` for the TESTMODE token; evaluations Config reports
     as failed are retried once, then returned as failures."""
     failures: list[Failure] = []
@@ -272,7 +302,9 @@ def post_evaluations(config_client: Any, evaluations: list[dict[str, Any]], resu
     for start in range(0, len(evaluations), PUT_EVALUATIONS_BATCH):
         batch = evaluations[start : start + PUT_EVALUATIONS_BATCH]
         for attempt in (1, 2):
-            response = config_client.put_evaluations(Evaluations=batch, ResultToken=result_token, TestMode=test_mode)
+            response = config_client.put_evaluations(
+                Evaluations=batch, ResultToken=result_token, TestMode=test_mode
+            )
             failed = response.get("FailedEvaluations") or []
             if not failed:
                 break
@@ -304,7 +336,9 @@ def _inflate_oversized(invoking_event: Mapping[str, Any], clients: ClientFactory
     )
     items = history.get("configurationItems") or []
     if not items:
-        raise MalformedConfigurationItem(f"no configuration history for oversized {resource_type} {resource_id}")
+        raise MalformedConfigurationItem(
+            f"no configuration history for oversized {resource_type} {resource_id}"
+        )
     return history_item_to_notification(items[0])
 
 
@@ -349,7 +383,9 @@ def handle(
     failures: list[Failure] = []
     timestamp = ""
     if message_type in CHANGE_MESSAGE_TYPES:
-        summary = invoking_event.get("configurationItem") or invoking_event.get("configurationItemSummary") or {}
+        summary = (
+            invoking_event.get("configurationItem") or invoking_event.get("configurationItemSummary") or {}
+        )
         rtype, rid = str(summary.get("resourceType", "?")), str(summary.get("resourceId", "?"))
         try:
             if message_type == CHANGE_MESSAGE_TYPES[1]:
@@ -405,7 +441,9 @@ def handle(
     return records
 
 
-def lambda_handler_for(rule_cls: type[GuardrailRule[Any]]) -> Callable[[Mapping[str, Any], Any], list[dict[str, Any]]]:
+def lambda_handler_for(
+    rule_cls: type[GuardrailRule[Any]],
+) -> Callable[[Mapping[str, Any], Any], list[dict[str, Any]]]:
     """The ``lambda_handler`` a rule module exports: ``lambda_handler = lambda_handler_for(MY_RULE)``."""
 
     def lambda_handler(event: Mapping[str, Any], context: Any) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from rdklib import InvalidParametersError
 ENGINE_PARAMETERS = ("ExecutionRoleName", "ExecutionRoleRegion", "AssumeRoleMode")
 # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html: role name 1-64 chars of
 # [\w+=,.@-]; a path may precede it.
-_ROLE_NAME = re.compile(r"^(?:/[\w+=,.@-]+)*/?[\w+=,.@-]{1,64}$")
+_ROLE_NAME = re.compile(r"^/?(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
 # Tag keys: 1-128 Unicode letters, digits, whitespace and _ . : / = + - @ ; not starting with "aws:".
 _TAG_KEY = re.compile(r"^(?!aws:)[\w\s.:/=+\-@]{1,128}$")
@@ -132,7 +132,9 @@ class ChoiceParameter(Parameter):
     def parse(self, value: Any) -> str:
         text = _text(self.name, value)
         if text not in self.choices:
-            raise InvalidParametersError(f"{self.name} must be one of {', '.join(self.choices)}, got {_show(value)}")
+            raise InvalidParametersError(
+                f"{self.name} must be one of {', '.join(self.choices)}, got {_show(value)}"
+            )
         return text
 
 
@@ -157,9 +159,8 @@ def parse_parameters(specs: tuple[Parameter, ...], raw: Mapping[str, Any] | None
     known = {spec.name for spec in specs}
     unknown = sorted(str(k) for k in raw if k not in known and k not in ENGINE_PARAMETERS)
     if unknown:
-        raise InvalidParametersError(
-            f"unknown parameter {unknown[0]}; this rule accepts: {', '.join(sorted(known | set(ENGINE_PARAMETERS)))}"
-        )
+        accepted = ", ".join(sorted(known | set(ENGINE_PARAMETERS)))
+        raise InvalidParametersError(f"unknown parameter {unknown[0]}; this rule accepts: {accepted}")
     parse_engine_parameters(raw)
     return {spec.name: spec.parse_or_default(raw) for spec in specs}
 
@@ -189,5 +190,7 @@ def parse_engine_parameters(raw: Mapping[str, Any]) -> EngineParameters:
     if region is not None and region != "":
         region = _text("ExecutionRoleRegion", region)
         if not _REGION.fullmatch(region):
-            raise InvalidParametersError(f"ExecutionRoleRegion must be an AWS region name, got {_show(region)}")
+            raise InvalidParametersError(
+                f"ExecutionRoleRegion must be an AWS region name, got {_show(region)}"
+            )
     return EngineParameters(role or None, region or None, assume)

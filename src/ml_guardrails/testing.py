@@ -23,7 +23,9 @@ NOTIFICATION_TIME = "2026-11-28T12:00:00.000Z"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig"
 
 
-def _envelope(invoking_event: Mapping[str, Any], rule_parameters: Mapping[str, Any] | None, **extra: Any) -> dict[str, Any]:
+def _envelope(
+    invoking_event: Mapping[str, Any], rule_parameters: Mapping[str, Any] | None, **extra: Any
+) -> dict[str, Any]:
     event: dict[str, Any] = {
         "invokingEvent": json.dumps(invoking_event),
         "resultToken": "TESTMODE",

@@ -1,0 +1,255 @@
+"""``ml-guardrails demo``: an embedded moto account seeded with a bank's ML landscape, then scanned.
+
+The landscape is partly insecure on purpose -- the drift a platform team meets in a real account:
+
+* networking: an isolated ML VPC (private subnets, only an S3 gateway endpoint, flow logs ALL), an
+  "egress" VPC whose private subnet routes to a NAT gateway (flow logs REJECT only), the region's default
+  VPC (internet gateway, no flow logs) and a sandbox VPC exempted by tag;
+* SageMaker notebooks: one private in the isolated subnet, one with direct internet access, one that
+  disables direct access but sits in the NAT-routed subnet;
+* KMS keys: rotating and non-rotating customer keys, plus keys where rotation does not apply
+  (asymmetric signing, HMAC, pending deletion);
+* S3 buckets: SSE-KMS with a customer key and bucket key, DSSE-KMS, SSE-S3, and SSE-KMS with the
+  AWS-managed ``aws/s3`` key.
+
+Nothing here reaches AWS: moto intercepts every call in-process, and fake credentials are set for the
+duration of the demo.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import boto3
+
+REGION = "us-east-1"
+EXEMPTION_TAG = "ml-guardrails:exemption"
+# The parameters the demo scans with: the exemption tag is set so that the sandbox VPC shows as exempt.
+DEMO_PARAMETERS: dict[str, dict[str, Any]] = {
+    "SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET": {"ExemptionTagKey": EXEMPTION_TAG},
+    "KMS_CMK_ROTATION_ENABLED": {"ExemptionTagKey": EXEMPTION_TAG},
+    "S3_BUCKET_SSE_KMS_ENFORCED": {"ExemptionTagKey": EXEMPTION_TAG},
+    "VPC_FLOW_LOGS_ENABLED": {"ExemptionTagKey": EXEMPTION_TAG},
+}
+_FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+_CLEARED_ENV = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+
+
+@contextmanager
+def embedded_account() -> Iterator[boto3.Session]:
+    """A moto account in-process, with fake credentials; the environment is restored afterwards."""
+    saved = {k: os.environ.get(k) for k in (*_FAKE_ENV, *_CLEARED_ENV)}
+    for key in _CLEARED_ENV:
+        os.environ.pop(key, None)
+    os.environ.update(_FAKE_ENV)
+    try:
+        import boto3
+        from moto import mock_aws
+
+        with mock_aws():
+            yield boto3.Session(region_name=REGION)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _tags(name: str, **extra: str) -> list[dict[str, str]]:
+    return [{"Key": "Name", "Value": name}, *({"Key": k, "Value": v} for k, v in extra.items())]
+
+
+def seed_network(session: boto3.Session) -> dict[str, str]:
+    """VPCs, subnets, routes and flow logs. Returns the ids the other seeders need."""
+    ec2: Any = session.client("ec2")
+    iam: Any = session.client("iam")
+    logs: Any = session.client("logs")
+    role_arn = iam.create_role(
+        RoleName="vpc-flow-logs-delivery",
+        AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+        '"Principal":{"Service":"vpc-flow-logs.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
+    )["Role"]["Arn"]
+    logs.create_log_group(logGroupName="/ml-platform/vpc-flow-logs")
+
+    def vpc(cidr: str, name: str, **tags: str) -> str:
+        vpc_id: str = ec2.create_vpc(
+            CidrBlock=cidr, TagSpecifications=[{"ResourceType": "vpc", "Tags": _tags(name, **tags)}]
+        )["Vpc"]["VpcId"]
+        return vpc_id
+
+    def subnet(vpc_id: str, cidr: str, name: str) -> str:
+        subnet_id: str = ec2.create_subnet(
+            VpcId=vpc_id,
+            CidrBlock=cidr,
+            AvailabilityZone=f"{REGION}a",
+            TagSpecifications=[{"ResourceType": "subnet", "Tags": _tags(name)}],
+        )["Subnet"]["SubnetId"]
+        return subnet_id
+
+    def route_table(vpc_id: str, subnet_id: str) -> str:
+        rtb: str = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+        ec2.associate_route_table(RouteTableId=rtb, SubnetId=subnet_id)
+        return rtb
+
+    def flow_log(vpc_id: str, traffic: str) -> None:
+        ec2.create_flow_logs(
+            ResourceIds=[vpc_id],
+            ResourceType="VPC",
+            TrafficType=traffic,
+            LogDestinationType="cloud-watch-logs",
+            LogGroupName="/ml-platform/vpc-flow-logs",
+            DeliverLogsPermissionArn=role_arn,
+        )
+
+    # 1. The isolated ML VPC: private subnet, only local routes plus the S3 gateway endpoint; flow logs ALL.
+    isolated = vpc("10.10.0.0/16", "ml-isolated")
+    isolated_subnet = subnet(isolated, "10.10.1.0/24", "ml-isolated-private-a")
+    isolated_rtb = route_table(isolated, isolated_subnet)
+    ec2.create_vpc_endpoint(
+        VpcId=isolated,
+        ServiceName=f"com.amazonaws.{REGION}.s3",
+        VpcEndpointType="Gateway",
+        RouteTableIds=[isolated_rtb],
+    )
+    flow_log(isolated, "ALL")
+
+    # 2. A VPC whose "private" subnet egresses through a NAT gateway; flow logs capture only REJECTs.
+    egress = vpc("10.20.0.0/16", "ml-egress")
+    public_subnet = subnet(egress, "10.20.0.0/24", "ml-egress-public-a")
+    nat_subnet = subnet(egress, "10.20.1.0/24", "ml-egress-private-a")
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=egress)
+    public_rtb = route_table(egress, public_subnet)
+    ec2.create_route(RouteTableId=public_rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=public_subnet, AllocationId=eip)["NatGateway"]["NatGatewayId"]
+    nat_rtb = route_table(egress, nat_subnet)
+    ec2.create_route(RouteTableId=nat_rtb, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+    flow_log(egress, "REJECT")
+
+    # 3. A sandbox VPC without flow logs, exempted by the risk team (tag value = the reason).
+    vpc("10.30.0.0/16", "ml-sandbox", **{EXEMPTION_TAG: "Risk acceptance RA-2291 until 2027-03-31"})
+
+    # 4. moto, like AWS, already has a default VPC with an internet gateway and no flow logs.
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    default_subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [default_vpc]}])["Subnets"][0]
+    return {
+        "isolated_subnet": isolated_subnet,
+        "nat_subnet": nat_subnet,
+        "default_subnet": default_subnet["SubnetId"],
+    }
+
+
+def seed_notebooks(session: boto3.Session, net: dict[str, str], kms_key_id: str) -> None:
+    sm: Any = session.client("sagemaker")
+    ec2: Any = session.client("ec2")
+    role = "arn:aws:iam::123456789012:role/ml-notebook-execution"
+
+    def sg(subnet_id: str, name: str) -> str:
+        vpc_id = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]["VpcId"]
+        group: str = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc_id)["GroupId"]
+        return group
+
+    sm.create_notebook_instance(
+        NotebookInstanceName="fraud-detection-private",
+        InstanceType="ml.t3.medium",
+        RoleArn=role,
+        SubnetId=net["isolated_subnet"],
+        SecurityGroupIds=[sg(net["isolated_subnet"], "nb-private")],
+        DirectInternetAccess="Disabled",
+        RootAccess="Disabled",
+        KmsKeyId=kms_key_id,
+    )
+    sm.create_notebook_instance(
+        NotebookInstanceName="churn-model-sandbox",
+        InstanceType="ml.t3.medium",
+        RoleArn=role,
+        DirectInternetAccess="Enabled",
+    )
+    sm.create_notebook_instance(
+        NotebookInstanceName="credit-risk-nat",
+        InstanceType="ml.t3.medium",
+        RoleArn=role,
+        SubnetId=net["nat_subnet"],
+        SecurityGroupIds=[sg(net["nat_subnet"], "nb-nat")],
+        DirectInternetAccess="Disabled",
+    )
+
+
+def seed_keys(session: boto3.Session) -> dict[str, str]:
+    kms: Any = session.client("kms")
+
+    def key(description: str, **kwargs: Any) -> str:
+        key_id: str = kms.create_key(Description=description, **kwargs)["KeyMetadata"]["KeyId"]
+        return key_id
+
+    data_key = key("ml-training-data: rotating customer key")
+    kms.enable_key_rotation(KeyId=data_key, RotationPeriodInDays=365)
+    kms.create_alias(AliasName="alias/ml-training-data", TargetKeyId=data_key)
+    key("legacy-feature-store: rotation never enabled")
+    key("model-signing: asymmetric", KeySpec="RSA_3072", KeyUsage="SIGN_VERIFY")
+    key("api-request-hmac", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+    retired = key("retired-experiment-key")
+    kms.schedule_key_deletion(KeyId=retired, PendingWindowInDays=7)
+    return {"data_key": data_key}
+
+
+def seed_buckets(session: boto3.Session, keys: dict[str, str]) -> None:
+    s3: Any = session.client("s3")
+    key_arn = session.client("kms").describe_key(KeyId=keys["data_key"])["KeyMetadata"]["Arn"]
+
+    def bucket(name: str, rule: dict[str, Any] | None) -> None:
+        s3.create_bucket(Bucket=name)
+        if rule is not None:
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [rule]})
+
+    bucket(
+        "bank-ml-training-data",
+        {
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
+            "BucketKeyEnabled": True,
+        },
+    )
+    bucket(
+        "bank-ml-features-dsse",
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms:dsse", "KMSMasterKeyID": key_arn}},
+    )
+    # What AWS applies to every new bucket since January 2023 (moto leaves new buckets unencrypted).
+    bucket("bank-ml-scratch", {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}})
+    bucket("bank-ml-model-artifacts", {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}})
+
+
+def seed(session: boto3.Session) -> None:
+    """The whole landscape."""
+    net = seed_network(session)
+    keys = seed_keys(session)
+    seed_notebooks(session, net, keys["data_key"])
+    seed_buckets(session, keys)
+
+
+def run(fmt: str, out: IO[str], err: IO[str]) -> int:
+    from ml_guardrails.cli import emit, scan
+
+    started = time.perf_counter()
+    with embedded_account() as session:
+        err.write(f"Seeding an embedded moto account ({REGION}) with a bank's ML landscape...\n")
+        seed(session)
+        err.write("Scanning it with every ml-guardrails rule...\n")
+        result = scan(session, REGION, (), DEMO_PARAMETERS)
+    code = emit(result, fmt, out, err)
+    err.write(
+        f"Done in {time.perf_counter() - started:.1f}s (exit code {code}: 0 compliant, 1 findings, 2 error)\n"
+    )
+    return code
