@@ -38,3 +38,7 @@ test: lint typecheck pytest rdk-test
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+
+# `sam build` builds the layer through this target (BuildMethod: makefile; SAM sets ARTIFACTS_DIR).
+build-GuardrailsLayer:
+	python3.12 -m pip install --no-compile --quiet --target "$(ARTIFACTS_DIR)/python" .

@@ -1,0 +1,98 @@
+"""Meta-tests over the catalog: every rule folder agrees with itself and with the engine's contract.
+
+A new rule is a new folder; these tests hold it to the same standard as the others without editing them.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from ml_guardrails import catalog
+from ml_guardrails.catalog import CatalogError, RuleSpec
+from ml_guardrails.engine import GuardrailRule
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = catalog.discover(ROOT / "rules")
+CORE_RULES = {
+    "SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET",
+    "KMS_CMK_ROTATION_ENABLED",
+    "S3_BUCKET_SSE_KMS_ENFORCED",
+    "VPC_FLOW_LOGS_ENABLED",
+}
+
+
+def test_the_core_rules_are_in_the_catalog() -> None:
+    assert {s.name for s in SPECS} >= CORE_RULES
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_folder_module_class_and_rule_name_agree(spec: RuleSpec) -> None:
+    cls = spec.rule_class()
+    assert issubclass(cls, GuardrailRule)
+    assert cls.__name__ == cls.RULE_NAME == spec.name == spec.directory.name
+    assert callable(getattr(spec.load_module(), "lambda_handler", None))
+    assert (spec.directory / f"{spec.name}_test.py").is_file()
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_parameters_json_matches_the_rule(spec: RuleSpec) -> None:
+    cls = spec.rule_class()
+    declared = {p.name: p for p in cls.parameter_specs()}
+    assert spec.parameter_names == set(declared), "parameters.json and the rule's PARAMETERS differ"
+    for name, default in spec.input_parameters.items():
+        assert declared[name].default == default, f"{name}: default differs from parameters.json"
+        assert not declared[name].required or default, f"{name}: required parameter without a value"
+    for name in spec.optional_parameters:
+        assert declared[name].default is None, f"{name} has a default: it belongs in InputParameters"
+    assert set(spec.resource_types) == set(cls.RESOURCE_TYPES)
+    assert spec.periodic, "every rule has a periodic trigger as well"
+    assert spec.resource_types, "every rule has a change trigger as well"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_defaults_are_valid_parameters(spec: RuleSpec) -> None:
+    rule = spec.rule_class()()
+    rule.evaluate_parameters(dict(spec.input_parameters))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_rule_tests_cover_every_compliance_type(spec: RuleSpec) -> None:
+    text = (spec.directory / f"{spec.name}_test.py").read_text()
+    for compliance in ("COMPLIANT", "NON_COMPLIANT", "NOT_APPLICABLE"):
+        assert compliance in text, f"{spec.name}_test.py has no {compliance} case"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_rule_module_builds_no_client_at_import(spec: RuleSpec) -> None:
+    tree = ast.parse(spec.module_path.read_text())
+    for node in tree.body:  # module level only
+        for call in ast.walk(node):
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                break
+            if isinstance(call, ast.Attribute) and call.attr in {"client", "resource", "Session"}:
+                pytest.fail(f"{spec.name} builds a boto3 {call.attr} at import time (line {call.lineno})")
+
+
+def test_module_names_are_unique_across_the_repo() -> None:
+    # rdk test-local and pytest share one sys.modules: two modules of the same name collide.
+    names = [p.stem for p in (ROOT / "rules").rglob("*.py")]
+    names += [p.stem for p in (ROOT / "src").rglob("*.py") if p.stem != "__init__"]
+    duplicates = {n for n in names if names.count(n) > 1}
+    assert not duplicates
+
+
+def test_a_broken_parameters_json_is_reported_with_its_path(tmp_path: Path) -> None:
+    folder = tmp_path / "MY_RULE"
+    folder.mkdir()
+    (folder / "parameters.json").write_text(json.dumps({"Parameters": {"RuleName": "OTHER"}}))
+    with pytest.raises(CatalogError, match="differs from its folder"):
+        catalog.discover(tmp_path)
+    (folder / "parameters.json").write_text(
+        json.dumps({"Parameters": {"RuleName": "MY_RULE", "SourceRuntime": "python3.7", "SourceEvents": "X"}})
+    )
+    with pytest.raises(CatalogError, match="SourceRuntime"):
+        catalog.discover.__wrapped__(tmp_path)
