@@ -67,7 +67,12 @@ class ClientFactory:
         session: boto3.Session | None = None,
     ) -> None:
         self.role_arn = role_arn
-        self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        self.region = (
+            region
+            or (session.region_name if session is not None else None)
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+        )
         self.assume_role_mode = assume_role_mode
         self._session = session
         self._assumed: dict[str, str] | None = None

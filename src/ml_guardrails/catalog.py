@@ -160,8 +160,11 @@ def discover(rules_dir: Path | None = None) -> tuple[RuleSpec, ...]:
     return tuple(specs)
 
 
-def get(name: str) -> RuleSpec:
-    for spec in discover():
-        if spec.name == name:
-            return spec
-    raise CatalogError(f"unknown rule {name}; known: {', '.join(s.name for s in discover())}")
+def get(name: str, rules_dir: Path | None = None) -> RuleSpec:
+    """One rule by name, loading only its own folder (a broken neighbour does not hide it)."""
+    root = rules_dir or data_dir("rules")
+    path = root / name / "parameters.json"
+    if not RULE_NAME.fullmatch(name) or not path.is_file():
+        known = sorted(p.parent.name for p in root.glob("*/parameters.json"))
+        raise CatalogError(f"unknown rule {name}; known: {', '.join(known)}")
+    return RuleSpec.load(path)

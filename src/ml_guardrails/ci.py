@@ -19,7 +19,14 @@ APPLICABLE_STATUSES = frozenset({"OK", "ResourceDiscovered"})
 
 
 class MalformedConfigurationItem(ValueError):
-    """A configuration item (or API response) lacks a field the decision needs, or has the wrong type."""
+    """A configuration item (or API response) lacks a field the decision needs, or has the wrong type.
+
+    ``operation`` names the API call whose response was malformed; None means the configuration item.
+    """
+
+    def __init__(self, message: str, operation: str | None = None) -> None:
+        super().__init__(message)
+        self.operation = operation
 
 
 def decode_json(value: Any) -> Any:

@@ -142,7 +142,8 @@ def seed_network(session: boto3.Session) -> dict[str, str]:
     # 3. A sandbox VPC without flow logs, exempted by the risk team (tag value = the reason).
     vpc("10.30.0.0/16", "ml-sandbox", **{EXEMPTION_TAG: "Risk acceptance RA-2291 until 2027-03-31"})
 
-    # 4. moto, like AWS, already has a default VPC with an internet gateway and no flow logs.
+    # 4. Every region has a default VPC, and nobody turned on its flow logs. (In AWS its main route table
+    #    also routes to an internet gateway; moto's default VPC has only the local route.)
     default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     default_subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [default_vpc]}])["Subnets"][0]
     return {
@@ -249,6 +250,7 @@ def run(fmt: str, out: IO[str], err: IO[str]) -> int:
         err.write("Scanning it with every ml-guardrails rule...\n")
         result = scan(session, REGION, (), DEMO_PARAMETERS)
     code = emit(result, fmt, out, err)
+    out.flush()
     err.write(
         f"Done in {time.perf_counter() - started:.1f}s (exit code {code}: 0 compliant, 1 findings, 2 error)\n"
     )

@@ -60,7 +60,7 @@ class Failure:
     @classmethod
     def from_exception(cls, resource_type: str, resource_id: str, exc: BaseException) -> Failure:
         if isinstance(exc, MalformedConfigurationItem):
-            operation, code = "ReadConfigurationItem", "MalformedConfigurationItem"
+            operation, code = exc.operation or "ReadConfigurationItem", "MalformedConfigurationItem"
         else:
             operation = error_operation(exc) or "Evaluate"
             code = error_code(exc)
@@ -122,17 +122,18 @@ def guarded(
     resource_type: str,
     resource_id: str,
     decide: Callable[[], Evaluation | None],
-    gone: Iterable[str] = (),
+    gone: Iterable[str] | Callable[[ClientError], bool] = (),
 ) -> Outcome | None:
     """Run ``decide`` for one resource of a sweep; any exception becomes a :class:`Failure`.
 
-    ``gone`` lists the error codes meaning the resource was deleted between listing and reading it: such
-    a resource is skipped (AWS Config records its deletion and marks it NOT_APPLICABLE itself).
+    ``gone`` -- error codes, or a predicate over the ClientError -- says the resource was deleted between
+    listing and reading it: such a resource is skipped (AWS Config records the deletion itself).
     """
+    is_gone = gone if callable(gone) else (lambda exc, codes=frozenset(gone): error_code(exc) in codes)
     try:
         return decide()
     except (ClientError, BotoCoreError, MalformedConfigurationItem) as exc:
-        if isinstance(exc, ClientError) and error_code(exc) in set(gone):
+        if isinstance(exc, ClientError) and is_gone(exc):
             return None
         return Failure.from_exception(resource_type, resource_id, exc)
     except Exception as exc:  # a bug must not hide a resource: report it like any other failure
@@ -212,8 +213,10 @@ class GuardrailRule(ConfigRule, Generic[P]):  # type: ignore[misc]
     ) -> list[Evaluation]:
         params = self._params(valid_rule_parameters)
         item = ConfigurationItem.parse(configuration_item)
-        if item.resource_type not in self.RESOURCE_TYPES or not item.applicable_status:
-            return [make_evaluation(ComplianceType.NOT_APPLICABLE, item.resource_type, item.resource_id)]
+        if item.resource_type not in self.RESOURCE_TYPES:
+            return [not_applicable(item, f"{self.RULE_NAME} does not evaluate {item.resource_type}.")]
+        if not item.applicable_status:
+            return [not_applicable(item, f"Configuration item status {item.status}: nothing to evaluate.")]
         tags = dict(tags_from(_config_tags(item)))
         tags.update(item.tags)
         exempt = params.exemption(item.resource_type, item.resource_id, tags)
@@ -250,6 +253,10 @@ class GuardrailRule(ConfigRule, Generic[P]):  # type: ignore[misc]
         except Exception as exc:
             failures.append(Failure.from_exception(", ".join(self.RESOURCE_TYPES), "*", exc))
         return evaluations, failures
+
+
+def not_applicable(item: ConfigurationItem, reason: str) -> Evaluation:
+    return make_evaluation(ComplianceType.NOT_APPLICABLE, item.resource_type, item.resource_id, reason)
 
 
 def _config_tags(item: ConfigurationItem) -> Any:
@@ -395,7 +402,7 @@ def handle(
             item = ConfigurationItem.parse(raw_ci)
             rtype, rid, timestamp = item.resource_type, item.resource_id, item.capture_time
             if event.get("eventLeftScope") in (True, "true", "True"):
-                evaluations = [make_evaluation(ComplianceType.NOT_APPLICABLE, rtype, rid)]
+                evaluations = [not_applicable(item, "The resource left the rule's scope.")]
             else:
                 evaluations = rule.evaluate_change(event, clients, raw_ci, params)
         except Exception as exc:
