@@ -21,8 +21,8 @@ demo: $(STAMP)
 	@$(BIN)/ml-guardrails demo || [ $$? -eq 1 ]
 
 lint: $(STAMP)
-	$(BIN)/ruff check src rules tests benchmarks
-	$(BIN)/ruff format --check src rules tests benchmarks
+	$(BIN)/ruff check src rules tests
+	$(BIN)/ruff format --check src rules tests
 
 RULE_MODULES := $(filter-out %_test.py,$(wildcard rules/*/*.py))
 
