@@ -384,3 +384,33 @@ def test_annotations_longer_than_256_are_cut_visibly() -> None:
     evaluation = make_evaluation(ComplianceType.NON_COMPLIANT, BUCKET, "b", "x" * 400)
     assert len(evaluation.annotation) == 256
     assert evaluation.annotation.endswith("...")
+
+
+# ---------------------------------------------------------------------------------------- observability
+def test_structured_logs_and_emf_metrics(
+    aws: PutEvaluationsRecorder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_buckets(aws.session, ["ver-one", "secret"], ["plain-one"])
+    inject(
+        aws.session,
+        "s3.GetBucketVersioning",
+        error_code="AccessDenied",
+        when=lambda p: p["Bucket"] == "secret",
+    )
+    with pytest.raises(EvaluationIncomplete):
+        handle(VERSIONING_RULE(), scheduled_event(), session=aws.session)
+    out, err = capsys.readouterr()
+    (emf,) = [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "MlGuardrails"
+    assert (emf["RuleName"], emf["Compliant"], emf["NonCompliant"], emf["EvaluationErrors"]) == (
+        "VERSIONING_RULE",
+        [1.0],
+        [1.0],
+        [1.0],
+    )
+    logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    evaluated = {(r["resource_id"], r["compliance"]) for r in logs if r["message"] == "evaluation"}
+    assert evaluated == {("ver-one", "COMPLIANT"), ("plain-one", "NON_COMPLIANT")}
+    assert all(r["rule"] == "VERSIONING_RULE" for r in logs)
+    (error,) = [r for r in logs if r["level"] == "ERROR"]
+    assert error["failures"][0]["resourceId"] == "secret"
