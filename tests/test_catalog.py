@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,24 @@ def test_a_broken_parameters_json_is_reported_with_its_path(tmp_path: Path) -> N
     )
     with pytest.raises(CatalogError, match="SourceRuntime"):
         catalog.discover.__wrapped__(tmp_path)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_remediation_binding_matches_its_runbook(spec: RuleSpec) -> None:
+    import yaml
+
+    remediation = spec.remediation
+    assert remediation is not None, f"{spec.name} has no Remediation in parameters.json"
+    assert remediation.runbook_path.is_file(), f"{remediation.target_id}.yaml is not in remediations/"
+    declared = yaml.safe_load(remediation.runbook_path.read_text())["parameters"]
+    bound = {remediation.resource_parameter, *remediation.static_parameters}
+    assert bound <= set(declared), f"binds inputs the runbook does not declare: {bound - set(declared)}"
+    assert "AutomationAssumeRole" not in bound, "the deployment binds the role it creates"
+    required = {n for n, p in declared.items() if "default" not in p and n != "AutomationAssumeRole"}
+    assert required <= bound, f"required runbook inputs left unbound: {required - bound}"
+    for name, values in remediation.static_parameters.items():
+        pattern = declared[name].get("allowedPattern")
+        allowed = declared[name].get("allowedValues")
+        for value in values:
+            assert pattern is None or re.search(pattern, value), f"{name}={value!r} fails {pattern}"
+            assert allowed is None or value in [str(a) for a in allowed], f"{name}={value!r} not in {allowed}"

@@ -23,10 +23,92 @@ from ml_guardrails.engine import GuardrailRule
 RULE_NAME = re.compile(r"^[A-Z][A-Z0-9_]{2,62}$")
 PERIODS = ("One_Hour", "Three_Hours", "Six_Hours", "Twelve_Hours", "TwentyFour_Hours")
 RUNTIME = "python3.12-lib"
+# SSM document names: 3-128 of [a-zA-Z0-9_.-]; names starting with AWS or Amazon are reserved.
+DOCUMENT_NAME = re.compile(r"^(?![Aa][Ww][Ss])(?![Aa][Mm][Aa][Zz][Oo][Nn])[a-zA-Z0-9_.-]{3,128}$")
 
 
 class CatalogError(ValueError):
     """A rule folder is inconsistent; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class RemediationSpec:
+    """A rule's ``Remediation`` (RDK's shape: the AWS::Config::RemediationConfiguration properties)."""
+
+    target_id: str
+    resource_type: str
+    automatic: bool
+    maximum_automatic_attempts: int
+    retry_attempt_seconds: int
+    resource_parameter: str
+    static_parameters: dict[str, list[str]]
+
+    @property
+    def runbook_path(self) -> Path:
+        return data_dir("remediations") / f"{self.target_id}.yaml"
+
+    def parameters_for(self, resource_id: str) -> dict[str, Any]:
+        """The runbook parameters AWS Config passes for ``resource_id`` (static values as lists; the runner
+        types them by the runbook's declaration, as SSM does)."""
+        values: dict[str, Any] = {k: list(v) for k, v in self.static_parameters.items()}
+        values[self.resource_parameter] = resource_id
+        return values
+
+    @classmethod
+    def parse(cls, raw: Any, path: Path, rule: str, types: tuple[str, ...]) -> RemediationSpec:
+        where = f"{path}: Remediation"
+        if not isinstance(raw, dict):
+            raise CatalogError(f"{where} must be an object")
+        if raw.get("TargetType") != "SSM_DOCUMENT":
+            raise CatalogError(f"{where}.TargetType must be SSM_DOCUMENT")
+        target = raw.get("TargetId")
+        if not isinstance(target, str) or not DOCUMENT_NAME.fullmatch(target):
+            raise CatalogError(f"{where}.TargetId must be an SSM document name not starting with AWS/Amazon")
+        if raw.get("ConfigRuleName") != rule:
+            raise CatalogError(f"{where}.ConfigRuleName must be {rule}")
+        resource_type = raw.get("ResourceType")
+        if resource_type not in types:
+            raise CatalogError(f"{where}.ResourceType must be one of the rule's types {types}")
+        automatic = raw.get("Automatic", False)
+        attempts = raw.get("MaximumAutomaticAttempts", 5)
+        retry = raw.get("RetryAttemptSeconds", 60)
+        if not isinstance(automatic, bool):
+            raise CatalogError(f"{where}.Automatic must be a boolean")
+        # PutRemediationConfigurations: MaximumAutomaticAttempts 1-25, RetryAttemptSeconds 1-2678000.
+        if not isinstance(attempts, int) or not 1 <= attempts <= 25:
+            raise CatalogError(f"{where}.MaximumAutomaticAttempts must be an integer from 1 to 25")
+        if not isinstance(retry, int) or not 1 <= retry <= 2678000:
+            raise CatalogError(f"{where}.RetryAttemptSeconds must be an integer from 1 to 2678000")
+        bindings = raw.get("Parameters")
+        if not isinstance(bindings, dict) or not bindings:
+            raise CatalogError(f"{where}.Parameters must bind the runbook's inputs")
+        resource_params: list[str] = []
+        static: dict[str, list[str]] = {}
+        for name, binding in bindings.items():
+            if not isinstance(binding, dict) or len(binding) != 1:
+                raise CatalogError(
+                    f"{where}.Parameters.{name} needs exactly one of ResourceValue, StaticValue"
+                )
+            if "ResourceValue" in binding:
+                if binding["ResourceValue"] != {"Value": "RESOURCE_ID"}:
+                    raise CatalogError(
+                        f"{where}.Parameters.{name}.ResourceValue must be {{Value: RESOURCE_ID}}"
+                    )
+                resource_params.append(name)
+            elif "StaticValue" in binding:
+                values = (
+                    binding["StaticValue"].get("Values") if isinstance(binding["StaticValue"], dict) else None
+                )
+                if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+                    raise CatalogError(
+                        f"{where}.Parameters.{name}.StaticValue.Values must be a list of strings"
+                    )
+                static[name] = values
+            else:
+                raise CatalogError(f"{where}.Parameters.{name} needs ResourceValue or StaticValue")
+        if len(resource_params) != 1:
+            raise CatalogError(f"{where}.Parameters must bind exactly one input to RESOURCE_ID")
+        return cls(target, resource_type, automatic, attempts, retry, resource_params[0], static)
 
 
 @dataclass(frozen=True)
@@ -41,7 +123,7 @@ class RuleSpec:
     periodic: str | None
     input_parameters: dict[str, str]
     optional_parameters: dict[str, str]
-    remediation: dict[str, Any] | None
+    remediation: RemediationSpec | None
     raw: dict[str, Any]
 
     @property
@@ -105,6 +187,8 @@ class RuleSpec:
         if both:
             raise CatalogError(f"{path}: {sorted(both)} both in InputParameters and OptionalParameters")
         remediation = params.get("Remediation")
+        if remediation is not None:
+            remediation = RemediationSpec.parse(remediation, path, name, types)
         return cls(
             name=name,
             directory=path.parent,
@@ -114,7 +198,7 @@ class RuleSpec:
             periodic=periodic,
             input_parameters=inputs,
             optional_parameters=optional,
-            remediation=remediation if isinstance(remediation, dict) else None,
+            remediation=remediation,
             raw=doc,
         )
 
