@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,12 +79,20 @@ def test_rule_module_builds_no_client_at_import(spec: RuleSpec) -> None:
                 pytest.fail(f"{spec.name} builds a boto3 {call.attr} at import time (line {call.lineno})")
 
 
-def test_module_names_are_unique_across_the_repo() -> None:
-    # rdk test-local and pytest share one sys.modules: two modules of the same name collide.
+def test_rule_module_names_are_unique_and_shadow_nothing() -> None:
+    # rdk test-local and pytest import rule modules as top-level modules in one sys.modules: two of the same
+    # name collide, and one named like an installed package would shadow it. (Modules inside the
+    # ml_guardrails package are qualified by it and cannot collide.)
+    from importlib.machinery import PathFinder
+
     names = [p.stem for p in (ROOT / "rules").rglob("*.py")]
-    names += [p.stem for p in (ROOT / "src").rglob("*.py") if p.stem != "__init__"]
-    duplicates = {n for n in names if names.count(n) > 1}
-    assert not duplicates
+    assert len(names) == len(set(names))
+    elsewhere = [p for p in sys.path if not Path(p or ".").resolve().is_relative_to(ROOT / "rules")]
+    for name in names:
+        assert name not in sys.builtin_module_names, name
+        assert PathFinder.find_spec(name, elsewhere) is None, (
+            f"rule module {name} shadows a module"
+        )
 
 
 def test_a_broken_parameters_json_is_reported_with_its_path(tmp_path: Path) -> None:
