@@ -19,12 +19,27 @@ NAMESPACE = "MlGuardrails"
 SERVICE = "ml-guardrails"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the record (test capture, CLI redirection)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: object) -> None:
+        pass
+
+
 @lru_cache(maxsize=1)
 def get_logger() -> Logger:
     from aws_lambda_powertools import Logger
 
     level = os.environ.get("POWERTOOLS_LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "INFO"
-    return Logger(service=SERVICE, level=level, logger_handler=logging.StreamHandler(sys.stderr))
+    return Logger(service=SERVICE, level=level, logger_handler=_StderrHandler())
 
 
 def emit_metrics(rule_name: str, counts: dict[str, int]) -> None:
