@@ -222,7 +222,55 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ml_guardrails.demo import run as run_demo
 
-    return run_demo(args.format, sys.stdout, sys.stderr)
+    return run_demo(args.format, sys.stdout, sys.stderr, remediate=not args.scan_only)
+
+
+def _cmd_remediate(args: argparse.Namespace) -> int:
+    import boto3
+
+    from ml_guardrails import remediate
+
+    session = boto3.Session(profile_name=args.profile) if args.profile else boto3.Session()
+    region = args.region or session.region_name
+    if not region:
+        sys.stderr.write("error: no AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION\n")
+        return EXIT_ERROR
+    names = [s.name for s in catalog.discover()]
+    try:
+        parameters = load_parameters(args.parameters, names)
+        overrides = remediate.load_overrides(args.remediation_parameters, names)
+        for rule, values in remediate.parse_overrides(args.set or (), names).items():
+            overrides.setdefault(rule, {}).update(values)
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_ERROR
+    progress = Progress(sys.stderr, enabled=not args.no_progress and sys.stderr.isatty())
+    before = scan(session, region, args.rule or (), parameters, progress)
+    if before.errors or any(r.compliance == ERROR for r in before.rows):
+        emit(before, "table", sys.stderr, sys.stderr)
+        sys.stderr.write("error: the scan could not evaluate everything; fix that before remediating\n")
+        return EXIT_ERROR
+    plan = remediate.make_plan(before, args.resource_id or (), overrides)
+    sys.stdout.write(f"Remediation plan ({len(plan.runs)} runbook runs):\n")
+    remediate.render_plan(plan, sys.stdout)
+    if args.dry_run or not plan.runs:
+        return EXIT_OK if not plan.unremediable else EXIT_FINDINGS
+    if not args.yes:
+        if not sys.stdin.isatty():
+            sys.stderr.write("error: not a terminal: pass --yes to run the runbooks without confirmation\n")
+            return EXIT_ERROR
+        answer = input(f"Run {len(plan.runs)} runbooks against {region}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            sys.stderr.write("cancelled: nothing changed\n")
+            return EXIT_ERROR
+    results = remediate.execute(plan, session, region)
+    sys.stdout.write("\nRunbook results:\n")
+    remediate.render_results(results, sys.stdout)
+    after = scan(session, region, args.rule or (), parameters)
+    sys.stdout.write("\nAfter remediation:\n")
+    code = emit(after, args.format, sys.stdout, sys.stderr)
+    failed = any(execution.status != "Success" for _, execution in results)
+    return EXIT_ERROR if failed else code
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
@@ -251,7 +299,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_demo = sub.add_parser("demo", help="scan an embedded moto account seeded with a bank's ML landscape")
     p_demo.add_argument("--format", choices=("table", "json"), default="table")
+    p_demo.add_argument("--scan-only", action="store_true", help="act 1 only: scan, do not remediate")
     p_demo.set_defaults(func=_cmd_demo)
+
+    p_fix = sub.add_parser("remediate", help="run the runbook of every NON_COMPLIANT resource, then rescan")
+    p_fix.add_argument("--rule", action="append", metavar="NAME", help="only this rule (repeatable)")
+    p_fix.add_argument("--resource-id", action="append", metavar="ID", help="only this resource (repeatable)")
+    p_fix.add_argument("--parameters", metavar="FILE", help="rule parameters for the scan, as for scan")
+    p_fix.add_argument(
+        "--remediation-parameters", metavar="FILE", help="JSON: rule name -> runbook inputs (e.g. a KMS key)"
+    )
+    p_fix.add_argument(
+        "--set", action="append", metavar="RULE.Input=VALUE", help="one runbook input (repeatable)"
+    )
+    p_fix.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p_fix.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p_fix.add_argument("--format", choices=("table", "json"), default="table", help="format of the rescan")
+    p_fix.add_argument("--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / profile)")
+    p_fix.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
+    p_fix.add_argument("--no-progress", action="store_true", help="no progress indicator on stderr")
+    p_fix.set_defaults(func=_cmd_remediate)
+
+    from ml_guardrails.runbooks.cli import register as register_runbook_commands
+
+    register_runbook_commands(sub)
 
     p_rules = sub.add_parser("rules", help="list the rules and their parameters")
     p_rules.set_defaults(func=_cmd_rules)

@@ -18,10 +18,12 @@ duration of the demo.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -232,25 +234,131 @@ def seed_buckets(session: boto3.Session, keys: dict[str, str]) -> None:
     bucket("bank-ml-model-artifacts", {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}})
 
 
-def seed(session: boto3.Session) -> None:
-    """The whole landscape."""
+FLOW_LOG_BUCKET = "bank-ml-vpc-flow-logs"
+
+
+def seed_flow_log_bucket(session: boto3.Session, keys: dict[str, str]) -> str:
+    """The central flow-log bucket the remediation delivers to: SSE-KMS with the platform key, and the
+    bucket policy AWS documents for log delivery (the runbook never writes bucket policies itself)."""
+    s3: Any = session.client("s3")
+    key_arn = session.client("kms").describe_key(KeyId=keys["data_key"])["KeyMetadata"]["Arn"]
+    s3.create_bucket(Bucket=FLOW_LOG_BUCKET)
+    s3.put_bucket_encryption(
+        Bucket=FLOW_LOG_BUCKET,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": key_arn,
+                    },
+                    "BucketKeyEnabled": True,
+                }
+            ]
+        },
+    )
+    account = session.client("sts").get_caller_identity()["Account"]
+    s3.put_bucket_policy(
+        Bucket=FLOW_LOG_BUCKET,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "AWSLogDeliveryWrite",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                        "Action": "s3:PutObject",
+                        "Resource": f"arn:aws:s3:::{FLOW_LOG_BUCKET}/AWSLogs/{account}/*",
+                        "Condition": {
+                            "StringEquals": {
+                                "aws:SourceAccount": account,
+                                "s3:x-amz-acl": "bucket-owner-full-control",
+                            }
+                        },
+                    },
+                    {
+                        "Sid": "AWSLogDeliveryAclCheck",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "delivery.logs.amazonaws.com"},
+                        "Action": "s3:GetBucketAcl",
+                        "Resource": f"arn:aws:s3:::{FLOW_LOG_BUCKET}",
+                        "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                    },
+                ],
+            }
+        ),
+    )
+    return f"arn:aws:s3:::{FLOW_LOG_BUCKET}"
+
+
+def seed(session: boto3.Session) -> dict[str, dict[str, Any]]:
+    """The whole landscape. Returns the runbook inputs a platform team would set for this account (the
+    deployment-specific values of each rule's Remediation binding)."""
     net = seed_network(session)
     keys = seed_keys(session)
     seed_notebooks(session, net, keys["data_key"])
     seed_buckets(session, keys)
+    flow_log_bucket = seed_flow_log_bucket(session, keys)
+    key_arn = session.client("kms").describe_key(KeyId=keys["data_key"])["KeyMetadata"]["Arn"]
+    return {
+        "S3_BUCKET_SSE_KMS_ENFORCED": {"KmsKeyId": key_arn},
+        "VPC_FLOW_LOGS_ENABLED": {"LogDestinationType": "s3", "LogDestination": flow_log_bucket},
+    }
 
 
-def run(fmt: str, out: IO[str], err: IO[str]) -> int:
-    from ml_guardrails.cli import emit, scan
+def run(fmt: str, out: IO[str], err: IO[str], remediate: bool = True) -> int:
+    """Act 1: scan the landscape. Act 2: run the runbook of every finding, then scan again."""
+    from ml_guardrails import remediate as fix
+    from ml_guardrails.cli import emit, render_table, scan, summary_line
 
     started = time.perf_counter()
     with embedded_account() as session:
         err.write(f"Seeding an embedded moto account ({REGION}) with a bank's ML landscape...\n")
-        seed(session)
-        err.write("Scanning it with every ml-guardrails rule...\n")
-        result = scan(session, REGION, (), DEMO_PARAMETERS)
-    code = emit(result, fmt, out, err)
+        overrides = seed(session)
+        err.write("Act 1: scanning it with every ml-guardrails rule...\n")
+        before = scan(session, REGION, (), DEMO_PARAMETERS)
+        if not remediate:
+            code = emit(before, fmt, out, err)
+            out.flush()
+            return code
+        plan = fix.make_plan(before, (), overrides)
+        err.write(f"Act 2: running {len(plan.runs)} remediation runbooks locally, then scanning again...\n")
+        results = fix.execute(plan, session, REGION)
+        after = scan(session, REGION, (), DEMO_PARAMETERS)
+    if fmt == "json":
+        json.dump(
+            {
+                "before": [asdict(r) for r in before.rows],
+                "runbooks": [
+                    {"runbook": run.runbook, "resource_id": run.row.resource_id, **execution.to_dict()}
+                    for run, execution in results
+                ],
+                "after": [asdict(r) for r in after.rows],
+            },
+            out,
+            indent=2,
+        )
+        out.write("\n")
+    else:
+        out.write("== Act 1: the landscape as found ==\n\n")
+        render_table(before.rows, out)
+        out.write("\n" + summary_line(before) + "\n\n")
+        out.write("== Act 2: remediation runbooks (run locally against the same account) ==\n\n")
+        fix.render_results(results, out)
+        out.write("\n== After remediation ==\n\n")
+        render_table(after.rows, out)
+        out.write("\n" + summary_line(after) + "\n")
+        fixed = {(r.rule, r.resource_id) for r in before.rows if r.compliance == "NON_COMPLIANT"} - {
+            (r.rule, r.resource_id) for r in after.rows if r.compliance == "NON_COMPLIANT"
+        }
+        out.write(
+            f"Remediation fixed {len(fixed)} findings. Quarantined notebooks stay NON_COMPLIANT (stopped and "
+            "tagged) until their owners recreate them without internet access.\n"
+        )
     out.flush()
+    failed = any(execution.status != "Success" for _, execution in results)
+    code = 2 if failed or after.exit_code == 2 else after.exit_code
     err.write(
         f"Done in {time.perf_counter() - started:.1f}s (exit code {code}: 0 compliant, 1 findings, 2 error)\n"
     )
