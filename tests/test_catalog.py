@@ -90,9 +90,7 @@ def test_rule_module_names_are_unique_and_shadow_nothing() -> None:
     elsewhere = [p for p in sys.path if not Path(p or ".").resolve().is_relative_to(ROOT / "rules")]
     for name in names:
         assert name not in sys.builtin_module_names, name
-        assert PathFinder.find_spec(name, elsewhere) is None, (
-            f"rule module {name} shadows a module"
-        )
+        assert PathFinder.find_spec(name, elsewhere) is None, f"rule module {name} shadows a module"
 
 
 def test_a_broken_parameters_json_is_reported_with_its_path(tmp_path: Path) -> None:
