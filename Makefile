@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest rdk-test install clean
+.PHONY: demo test lint typecheck pytest rdk-test install clean template
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,8 @@ demo: $(STAMP)
 	@$(BIN)/ml-guardrails demo || [ $$? -eq 1 ]
 
 lint: $(STAMP)
-	$(BIN)/ruff check src rules tests
-	$(BIN)/ruff format --check src rules tests
+	$(BIN)/ruff check src rules tests tools
+	$(BIN)/ruff format --check src rules tests tools
 
 RULE_MODULES := $(filter-out %_test.py,$(wildcard rules/*/*.py))
 
@@ -45,3 +45,7 @@ clean:
 # `sam build` builds the layer through this target (BuildMethod: makefile; SAM sets ARTIFACTS_DIR).
 build-GuardrailsLayer:
 	python3.12 -m pip install --no-compile --quiet --target "$(ARTIFACTS_DIR)/python" .
+
+# Copy remediations/*.yaml into template.yaml's generated AWS::SSM::Document block.
+template: $(STAMP)
+	$(BIN)/python tools/sync_template.py

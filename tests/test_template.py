@@ -73,3 +73,70 @@ def test_config_may_invoke_only_from_this_account(template: dict[str, Any]) -> N
     for name, permission in resources_of(template, "AWS::Lambda::Permission").items():
         assert permission["Properties"]["Principal"] == "config.amazonaws.com", name
         assert permission["Properties"]["SourceAccount"] == {"Ref": "AWS::AccountId"}, name
+
+
+def test_runbook_documents_are_the_files_in_remediations(template: dict[str, Any]) -> None:
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import sync_template
+    finally:
+        sys.path.pop(0)
+    assert sync_template.sync(check=True), "template.yaml is stale: run `make template`"
+    documents = {
+        d["Properties"]["Name"]: d["Properties"]
+        for d in resources_of(template, "AWS::SSM::Document").values()
+    }
+    files = {p.stem: p for p in (ROOT / "remediations").glob("*.yaml")}
+    assert set(documents) == set(files)
+    for name, path in files.items():
+        assert documents[name]["Content"] == yaml.safe_load(path.read_text()), name
+        assert documents[name]["DocumentType"] == "Automation"
+
+
+def _param_default(template: dict[str, Any], value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return str(template["Parameters"][value["Ref"]]["Default"])
+    return value
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_remediation_configuration_matches_parameters_json(template: dict[str, Any], spec: RuleSpec) -> None:
+    remediation = spec.remediation
+    assert remediation is not None
+    rules = {
+        k: v["Properties"]["ConfigRuleName"]
+        for k, v in resources_of(template, "AWS::Config::ConfigRule").items()
+    }
+    configs = [
+        c["Properties"]
+        for c in resources_of(template, "AWS::Config::RemediationConfiguration").values()
+        if rules[c["Properties"]["ConfigRuleName"]["Ref"]] == spec.name
+    ]
+    assert len(configs) == 1, f"{spec.name} needs exactly one RemediationConfiguration"
+    config = configs[0]
+    document = template["Resources"][config["TargetId"]["Ref"]]["Properties"]
+    assert document["Name"] == remediation.target_id
+    assert config["ResourceType"] == remediation.resource_type
+    bindings = config["Parameters"]
+    assert bindings[remediation.resource_parameter] == {"ResourceValue": {"Value": "RESOURCE_ID"}}
+    for name, values in remediation.static_parameters.items():
+        bound = [_param_default(template, v) for v in bindings[name]["StaticValue"]["Values"]]
+        assert bound == values, f"{name}: template default {bound} differs from parameters.json {values}"
+    role = bindings["AutomationAssumeRole"]["StaticValue"]["Values"][0]["Fn::GetAtt"][0]
+    trust = template["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "ssm.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+
+
+def test_no_wildcard_actions_in_automation_roles(template: dict[str, Any]) -> None:
+    for name, role in resources_of(template, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            statements = policy["PolicyDocument"]["Statement"]
+            for raw in statements:
+                statement = raw["Fn::If"][1] if "Fn::If" in raw else raw
+                actions = (
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
+                assert all("*" not in a for a in actions), f"{name}: wildcard action in {actions}"
