@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest rdk-test install clean template
+.PHONY: demo test lint typecheck pytest rdk-test install clean template build sam-validate sam-build checkov
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,10 +37,51 @@ pytest: $(STAMP)
 rdk-test: $(STAMP)
 	cd rules && ../$(BIN)/rdk test-local --all
 
-test: lint typecheck pytest rdk-test
+# The SAM CLI lives in a venv of its own (its pins would fight the project's dev tools).
+SAM_VENV  := .venv-sam
+SAM       := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed
+SAM_CLI_VERSION := 1.170.0
+# `sam build` needs python3.12 (the Lambda runtime): on PATH, else a pyenv 3.12.
+PY312_ENV := $(shell if python3.12 -c '' >/dev/null 2>&1; then echo PATH; \
+	elif command -v pyenv >/dev/null 2>&1 && pyenv versions --bare | grep -q '^3\.12'; then \
+	echo "PYENV_VERSION=$$(pyenv version-name):$$(pyenv versions --bare | grep '^3\.12' | tail -1)"; fi)
+
+$(SAM_STAMP):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
+	touch $(SAM_STAMP)
+
+sam-validate: $(SAM_STAMP)
+	$(SAM) validate --lint
+
+sam-build: $(SAM_STAMP)
+	@if [ -z "$(PY312_ENV)" ]; then \
+		echo "SKIPPED sam build: python3.12 not found (install it, or pyenv install 3.12)"; \
+	elif [ "$(PY312_ENV)" = PATH ]; then $(SAM) build; \
+	else env $(PY312_ENV) $(SAM) build; fi
+
+# Security tools, also in a venv of their own.
+TOOLS_VENV  := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
+
+$(TOOLS_STAMP):
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet 'checkov>=3.2,<4'
+	touch $(TOOLS_STAMP)
+
+# checkov on the SAM template: no failed check; every skip is justified inline in template.yaml.
+checkov: $(TOOLS_STAMP)
+	$(TOOLS_VENV)/bin/checkov --quiet --compact --framework cloudformation -f template.yaml \
+		-f conformance-packs/secure-ml-environment.yaml -f org/member-execution-role.yaml \
+		-f org/organization-rollout.yaml
+
+build: sam-validate sam-build
+
+test: lint typecheck pytest rdk-test build checkov
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(TOOLS_VENV) .aws-sam build dist .pytest_cache .mypy_cache .ruff_cache
 
 # `sam build` builds the layer through this target (BuildMethod: makefile; SAM sets ARTIFACTS_DIR).
 build-GuardrailsLayer:
