@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest rdk-test install clean template build sam-validate sam-build checkov
+.PHONY: demo test lint typecheck pytest rdk-test install clean template build sam-validate sam-build checkov audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,7 +67,7 @@ TOOLS_STAMP := $(TOOLS_VENV)/.installed
 
 $(TOOLS_STAMP):
 	$(PYTHON) -m venv $(TOOLS_VENV)
-	$(TOOLS_VENV)/bin/python -m pip install --quiet 'checkov>=3.2,<4'
+	$(TOOLS_VENV)/bin/python -m pip install --quiet 'checkov>=3.2,<4' 'bandit>=1.7,<2'
 	touch $(TOOLS_STAMP)
 
 # checkov on the SAM template: no failed check; every skip is justified inline in template.yaml.
@@ -76,9 +76,13 @@ checkov: $(TOOLS_STAMP)
 		-f conformance-packs/secure-ml-environment.yaml -f org/member-execution-role.yaml \
 		-f org/organization-rollout.yaml
 
+# bandit on the shipped code (rules and engine; tests excluded): no finding; each nosec names its reason.
+audit: $(TOOLS_STAMP)
+	$(TOOLS_VENV)/bin/bandit -q -r src rules -x '*_test.py'
+
 build: sam-validate sam-build
 
-test: lint typecheck pytest rdk-test build checkov
+test: lint typecheck pytest rdk-test build checkov audit
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(TOOLS_VENV) .aws-sam build dist .pytest_cache .mypy_cache .ruff_cache

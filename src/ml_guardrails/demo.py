@@ -40,8 +40,9 @@ DEMO_PARAMETERS: dict[str, dict[str, Any]] = {
 }
 _FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
+    # moto's documented fake credentials, never real ones.
+    "AWS_SECRET_ACCESS_KEY": "testing",  # nosec B105
+    "AWS_SESSION_TOKEN": "testing",  # nosec B105
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
 }

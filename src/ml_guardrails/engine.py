@@ -305,7 +305,8 @@ def post_evaluations(
     """PutEvaluations in batches of 100, ``TestMode`` for the TESTMODE token; evaluations Config reports
     as failed are retried once, then returned as failures."""
     failures: list[Failure] = []
-    test_mode = result_token == "TESTMODE"  # noqa: S105 - Config's documented test token, not a secret
+    # AWS Config's documented test token, not a secret.
+    test_mode = result_token == "TESTMODE"  # noqa: S105  # nosec B105
     for start in range(0, len(evaluations), PUT_EVALUATIONS_BATCH):
         batch = evaluations[start : start + PUT_EVALUATIONS_BATCH]
         for attempt in (1, 2):

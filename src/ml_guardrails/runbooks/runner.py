@@ -925,7 +925,8 @@ class _Runner:
             boto3.DEFAULT_SESSION = self.session
             try:
                 code = compile(script, f"<{step} script>", "exec")
-                exec(code, namespace)  # noqa: S102 - running the runbook's own script is the point
+                # Running the runbook's own script is the point of aws:executeScript.
+                exec(code, namespace)  # noqa: S102  # nosec B102
                 handler = namespace.get(handler_name)
                 if not callable(handler):
                     raise _StepFailure(

@@ -331,7 +331,9 @@ class _Validator:
             yield f"{where}: InputPayload must be a mapping (it becomes the handler's events)"
         for output in step.get("outputs") or []:
             if isinstance(output, Mapping) and not str(output.get("Selector", "")).startswith("$.Payload"):
-                yield f"{where}: output {output.get('Name')!r} must select from $.Payload (the return value)"
+                name = output.get("Name")
+                # "select" here is JSONPath, not SQL.
+                yield f"{where}: output {name!r} must select from $.Payload (the return value)"  # nosec B608
         script, handler = inputs.get("Script"), inputs.get("Handler")
         if not isinstance(script, str):
             return
