@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from rdklib import ComplianceType, Evaluation
 
 from ml_guardrails.aws import is_error
-from ml_guardrails.ci import tags_from
+from ml_guardrails.ci import reading, response_field, tags_from
 from ml_guardrails.engine import (
     GuardrailRule,
     Outcome,
@@ -191,14 +191,16 @@ def read_rotation(kms: Any, key_id: str) -> RotationStatus:
         if is_error(exc, ("UnsupportedOperationException",)):
             return RotationStatus.unsupported()
         raise
-    return RotationStatus.from_response(response)
+    with reading("GetKeyRotationStatus"):
+        return RotationStatus.from_response(response)
 
 
 def read_tags(kms: Any, key_id: str) -> dict[str, str]:
     """ListResourceTags (paginated); KMS tags are TagKey/TagValue pairs."""
     tags: dict[str, str] = {}
     for page in kms.get_paginator("list_resource_tags").paginate(KeyId=key_id):
-        tags.update(tags_from(page.get("Tags") or []))
+        with reading("ListResourceTags"):
+            tags.update(tags_from(page.get("Tags") or []))
     return tags
 
 
@@ -237,14 +239,17 @@ class KMS_CMK_ROTATION_ENABLED(GuardrailRule[Params]):
         kms = clients.build_client("kms")
         for page in kms.get_paginator("list_keys").paginate():
             for entry in page.get("Keys") or []:
-                key_id = str(entry["KeyId"])
+                key_id = str(response_field(entry, "KeyId", "ListKeys"))
                 decide_key = functools.partial(self._evaluate_key, kms, key_id, params)
                 outcome = guarded(RESOURCE_TYPE, key_id, decide_key, gone=GONE)
                 if outcome is not None:
                     yield outcome
 
     def _evaluate_key(self, kms: Any, key_id: str, params: RuleParameters[Params]) -> Evaluation:
-        key = KmsKey.from_key_metadata(kms.describe_key(KeyId=key_id)["KeyMetadata"])
+        with reading("DescribeKey"):
+            key = KmsKey.from_key_metadata(
+                response_field(kms.describe_key(KeyId=key_id), "KeyMetadata", "DescribeKey")
+            )
         # AWS-managed keys cannot be tagged, so their tags are never read.
         if params.exemption_tag_key and key.key_manager != "AWS":
             exempt = params.exemption(RESOURCE_TYPE, key_id, read_tags(kms, key_id))

@@ -82,7 +82,7 @@ from botocore.exceptions import ClientError
 from rdklib import ComplianceType, Evaluation
 
 from ml_guardrails.aws import error_code
-from ml_guardrails.ci import ConfigurationItem, as_str, require_field, tags_from
+from ml_guardrails.ci import ConfigurationItem, as_str, reading, require_field, response_field, tags_from
 from ml_guardrails.engine import (
     GuardrailRule,
     Outcome,
@@ -373,14 +373,17 @@ class KeyResolver:
         self.calls += 1
         kms = self._clients.build_client("kms", region=region)
         try:
-            metadata = kms.describe_key(KeyId=reference)["KeyMetadata"]
+            metadata = response_field(kms.describe_key(KeyId=reference), "KeyMetadata", "DescribeKey")
         except ClientError as exc:
             return None if error_code(exc) in KEY_NOT_FOUND_CODES else exc
         where = "DescribeKey KeyMetadata"
-        return ResolvedKey(
-            arn=as_str(require_field(metadata, "Arn", where=where), "KeyMetadata.Arn"),
-            key_manager=as_str(require_field(metadata, "KeyManager", where=where), "KeyMetadata.KeyManager"),
-        )
+        with reading("DescribeKey"):
+            return ResolvedKey(
+                arn=as_str(require_field(metadata, "Arn", where=where), "KeyMetadata.Arn"),
+                key_manager=as_str(
+                    require_field(metadata, "KeyManager", where=where), "KeyMetadata.KeyManager"
+                ),
+            )
 
 
 class S3_BUCKET_SSE_KMS_ENFORCED(GuardrailRule[Params]):
@@ -435,7 +438,7 @@ class S3_BUCKET_SSE_KMS_ENFORCED(GuardrailRule[Params]):
         pages = paginator.paginate(BucketRegion=region, PaginationConfig={"PageSize": 1000})
         for page in pages:  # a failure to list propagates: the sweep fails, nothing is guessed
             for entry in page.get("Buckets") or []:
-                name = str(entry["Name"])
+                name = str(response_field(entry, "Name", "ListBuckets"))
                 if entry.get("BucketRegion") not in (None, region):
                     continue
 
@@ -460,7 +463,11 @@ class S3_BUCKET_SSE_KMS_ENFORCED(GuardrailRule[Params]):
             if exempt is not None:
                 return exempt
         try:
-            encryption = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]
+            encryption = response_field(
+                s3.get_bucket_encryption(Bucket=name),
+                "ServerSideEncryptionConfiguration",
+                "GetBucketEncryption",
+            )
         except ClientError as exc:
             if error_code(exc) != "ServerSideEncryptionConfigurationNotFoundError":
                 raise
@@ -468,11 +475,12 @@ class S3_BUCKET_SSE_KMS_ENFORCED(GuardrailRule[Params]):
         policy_text = None
         if params.rule.require_upload_policy:
             try:
-                policy_text = s3.get_bucket_policy(Bucket=name)["Policy"]
+                policy_text = response_field(s3.get_bucket_policy(Bucket=name), "Policy", "GetBucketPolicy")
             except ClientError as exc:
                 if error_code(exc) != "NoSuchBucketPolicy":
                     raise
-        bucket = S3Bucket.from_api(name, partition, encryption, policy_text)
+        with reading("GetBucketEncryption"):
+            bucket = S3Bucket.from_api(name, partition, encryption, policy_text)
         verdict = evaluate_bucket(bucket, params.rule, resolver.resolve)
         return make_evaluation(verdict.compliance, RESOURCE_TYPE, name, verdict.annotation)
 

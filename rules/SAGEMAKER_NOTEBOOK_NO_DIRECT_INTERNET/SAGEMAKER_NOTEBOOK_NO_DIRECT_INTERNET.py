@@ -44,6 +44,7 @@ from botocore.exceptions import ClientError
 from rdklib import ComplianceType, Evaluation, InvalidParametersError
 
 from ml_guardrails.aws import error_code, error_message
+from ml_guardrails.ci import reading, response_field
 from ml_guardrails.engine import (
     GuardrailRule,
     Outcome,
@@ -274,7 +275,8 @@ class SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET(GuardrailRule[Params]):
         region = _RegionNetwork(clients)
         for page in sagemaker.get_paginator("list_notebook_instances").paginate():
             for summary in page.get("NotebookInstances") or []:
-                name, arn = str(summary["NotebookInstanceName"]), str(summary["NotebookInstanceArn"])
+                name = str(response_field(summary, "NotebookInstanceName", "ListNotebookInstances"))
+                arn = str(response_field(summary, "NotebookInstanceArn", "ListNotebookInstances"))
                 resource_id = config_resource_id(arn, name)
 
                 def decide_one(name: str = name, arn: str = arn, rid: str = resource_id) -> Evaluation | None:
@@ -309,7 +311,8 @@ class SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET(GuardrailRule[Params]):
         exempt = params.exemption(RESOURCE_TYPE, resource_id, tags)
         if exempt is not None:
             return exempt
-        notebook = NotebookInstance.from_describe(response, tags)
+        with reading("DescribeNotebookInstance"):
+            notebook = NotebookInstance.from_describe(response, tags)
         return self._evaluate(notebook, resource_id, params.rule, region.get)
 
 

@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 from rdklib import ComplianceType
 
-from ml_guardrails.ci import get_field
+from ml_guardrails.ci import get_field, reading, response_field
 from ml_guardrails.engine import GuardrailRule, RuleParameters, guarded, lambda_handler_for, make_evaluation
 from ml_guardrails.params import ChoiceParameter, CsvParameter
 from ml_guardrails.resources.ec2_vpc import (
@@ -249,7 +249,8 @@ class VPC_FLOW_LOGS_ENABLED(GuardrailRule[Params]):
         for page in ec2.get_paginator("describe_vpcs").paginate():
             vpcs = page.get("Vpcs") or []
             if vpcs and account_id is None:
-                account_id = str(clients.build_client("sts").get_caller_identity()["Account"])
+                identity = clients.build_client("sts").get_caller_identity()
+                account_id = str(response_field(identity, "Account", "GetCallerIdentity"))
             for raw in vpcs:
                 vpc_id = get_field(raw, "VpcId") if isinstance(raw, Mapping) else None
                 rid = vpc_id if isinstance(vpc_id, str) and vpc_id else "?"
@@ -264,11 +265,13 @@ class VPC_FLOW_LOGS_ENABLED(GuardrailRule[Params]):
     def _decide_listed(
         raw_vpc: Any, raw_flow_logs: Sequence[Any], params: RuleParameters[Params], account_id: str | None
     ) -> Evaluation:
-        vpc = Vpc.from_api(raw_vpc)
+        with reading("DescribeVpcs"):
+            vpc = Vpc.from_api(raw_vpc)
         exempt = params.exemption(RESOURCE_TYPE, vpc.vpc_id, vpc.tags)
         if exempt is not None:
             return exempt
-        flow_logs = [FlowLog.from_api(raw) for raw in raw_flow_logs]
+        with reading("DescribeFlowLogs"):
+            flow_logs = [FlowLog.from_api(raw) for raw in raw_flow_logs]
         compliance, annotation = decide(vpc, flow_logs, params.rule, account_id)
         return make_evaluation(compliance, RESOURCE_TYPE, vpc.vpc_id, annotation)
 
@@ -281,7 +284,8 @@ def describe_flow_logs(clients: ClientFactory, vpc_id: str) -> Iterator[FlowLog]
     )
     for page in pages:
         for raw in page.get("FlowLogs") or []:
-            yield FlowLog.from_api(raw)
+            with reading("DescribeFlowLogs"):
+                yield FlowLog.from_api(raw)
 
 
 lambda_handler = lambda_handler_for(VPC_FLOW_LOGS_ENABLED)

@@ -19,12 +19,12 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 # Bounded retries: botocore's "standard" mode retries throttling and transient 5xx/connection errors with
-# exponential backoff and jitter; 5 attempts in all (1 + 4 retries) keeps a throttled call inside the
-# Lambda timeout. Timeouts are explicit so a hung connection becomes a fault we report, not a silent
-# Lambda timeout.
+# exponential backoff and jitter; 5 attempts in all (1 + 4 retries; ``total_max_attempts`` counts the first
+# attempt, ``max_attempts`` would not) keeps a throttled call inside the Lambda timeout. Timeouts are
+# explicit so a hung connection becomes a fault we report, not a silent Lambda timeout.
 MAX_ATTEMPTS = 5
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
     connect_timeout=5,
     read_timeout=20,
     user_agent_extra="ml-guardrails",
@@ -128,8 +128,15 @@ class ClientFactory:
                 client = cast("Any", self._base_session()).client(
                     service, region_name=region, config=CLIENT_CONFIG, **credentials
                 )
+                client.meta.events.register("after-call-error", _remember_operation)
                 self._clients[key] = client
             return client
+
+
+def _remember_operation(exception: BaseException, event_name: str = "", **_: Any) -> None:
+    """Connection errors and timeouts do not say which call failed; record it on the exception."""
+    if not isinstance(exception, ClientError):
+        exception.ml_guardrails_operation = event_name.rsplit(".", 1)[-1]  # type: ignore[attr-defined]
 
 
 def error_code(exc: BaseException) -> str:
@@ -149,6 +156,9 @@ def error_operation(exc: BaseException) -> str | None:
     """The API operation that failed (``DescribeKey``), when the exception knows it."""
     if isinstance(exc, ClientError):
         return exc.operation_name
+    remembered = getattr(exc, "ml_guardrails_operation", None)
+    if remembered:
+        return str(remembered)
     if isinstance(exc, BotoCoreError):
         op = getattr(exc, "kwargs", {}).get("operation_name")
         return str(op) if op else None

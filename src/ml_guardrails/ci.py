@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,25 @@ def require_field(mapping: Mapping[str, Any] | None, name: str, *aliases: str, w
     value = get_field(mapping, name, *aliases)
     if value is None:
         raise MalformedConfigurationItem(f"{where or 'configuration'} has no {name}")
+    return value
+
+
+@contextmanager
+def reading(operation: str) -> Iterator[None]:
+    """Parse an API response: a malformed one is reported against ``operation``, not the CI."""
+    try:
+        yield
+    except MalformedConfigurationItem as exc:
+        if exc.operation is None:
+            exc.operation = operation
+        raise
+
+
+def response_field(response: Mapping[str, Any], name: str, operation: str) -> Any:
+    """A top-level field of an API response; its absence is a malformed response naming the call."""
+    value = response.get(name) if isinstance(response, Mapping) else None
+    if value is None:
+        raise MalformedConfigurationItem(f"{operation} response has no {name}", operation=operation)
     return value
 
 

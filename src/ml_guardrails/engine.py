@@ -310,9 +310,17 @@ def post_evaluations(
     for start in range(0, len(evaluations), PUT_EVALUATIONS_BATCH):
         batch = evaluations[start : start + PUT_EVALUATIONS_BATCH]
         for attempt in (1, 2):
-            response = config_client.put_evaluations(
-                Evaluations=batch, ResultToken=result_token, TestMode=test_mode
-            )
+            try:
+                response = config_client.put_evaluations(
+                    Evaluations=batch, ResultToken=result_token, TestMode=test_mode
+                )
+            except (ClientError, BotoCoreError) as exc:
+                # Config never received these verdicts: each is a failure of its resource.
+                failures.extend(
+                    Failure.from_exception(e["ComplianceResourceType"], e["ComplianceResourceId"], exc)
+                    for e in batch
+                )
+                break
             failed = response.get("FailedEvaluations") or []
             if not failed:
                 break
@@ -421,7 +429,15 @@ def handle(
 
     records = [_evaluation_json(e, timestamp) for e in evaluations]
     if records:
-        failures.extend(post_evaluations(clients.build_client("config"), records, str(event["resultToken"])))
+        try:
+            config = clients.build_client("config")
+        except Exception as exc:  # e.g. the execution role cannot be assumed: nothing can be posted
+            failures.extend(
+                Failure.from_exception(r["ComplianceResourceType"], r["ComplianceResourceId"], exc)
+                for r in records
+            )
+        else:
+            failures.extend(post_evaluations(config, records, str(event["resultToken"])))
     counts = Counter(r["ComplianceType"] for r in records)
     for record in records:
         log.info(

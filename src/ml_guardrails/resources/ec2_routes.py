@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ml_guardrails.ci import MalformedConfigurationItem, as_list, get_field
+from ml_guardrails.ci import MalformedConfigurationItem, as_list, get_field, reading
 
 # Route fields that name a target, in the order a target is reported (most specific kind first).
 TARGET_FIELDS = (
@@ -183,14 +183,28 @@ class RouteTable:
                 raise MalformedConfigurationItem(f"route table association must be an object: {item!r}")
             state = get_field(get_field(item, "AssociationState") or {}, "State")
             subnet = get_field(item, "SubnetId")
+            main = get_field(item, "Main")
+            # A non-main association is to a subnet or (edge association) a gateway; one naming neither
+            # cannot be placed, and dropping it could let the subnet fall back to the main table.
+            if main is not True and not subnet and not get_field(item, "GatewayId"):
+                raise MalformedConfigurationItem(
+                    f"route table {table_id}: association without Main, SubnetId or GatewayId: {dict(item)!r}"
+                )
             associations.append(
                 Association(
-                    main=get_field(item, "Main") is True,
+                    main=main is True,
                     subnet_id=subnet if isinstance(subnet, str) and subnet else None,
                     state=state if isinstance(state, str) else None,
                 )
             )
-        routes = tuple(Route.parse(r) for r in as_list(get_field(raw, "Routes"), "Routes"))
+        # Every route table has at least its local route: no Routes means a malformed response, and
+        # reading it as "no routes" would hide a NAT or internet gateway route (fail open).
+        raw_routes = get_field(raw, "Routes")
+        if raw_routes is None:
+            raise MalformedConfigurationItem(
+                f"route table {table_id} has no Routes", operation="DescribeRouteTables"
+            )
+        routes = tuple(Route.parse(r) for r in as_list(raw_routes, "Routes"))
         return cls(table_id, vpc_id, routes, tuple(associations))
 
 
@@ -309,7 +323,8 @@ def _pages(client: Any, operation: str, result_key: str, **kwargs: Any) -> list[
 def load_for_subnet(ec2: Any, subnet_id: str) -> NetworkView:
     """The network facts for one subnet: DescribeSubnets for it, then its VPC's route tables (two calls, one
     page each in all but very large VPCs)."""
-    subnets = [Subnet.parse(s) for s in _pages(ec2, "describe_subnets", "Subnets", SubnetIds=[subnet_id])]
+    with reading("DescribeSubnets"):
+        subnets = [Subnet.parse(s) for s in _pages(ec2, "describe_subnets", "Subnets", SubnetIds=[subnet_id])]
     view_subnets = {s.subnet_id: s for s in subnets}
     if subnet_id not in view_subnets:
         raise RouteTableNotFound(f"DescribeSubnets did not return subnet {subnet_id}")
@@ -317,11 +332,16 @@ def load_for_subnet(ec2: Any, subnet_id: str) -> NetworkView:
     tables = _pages(
         ec2, "describe_route_tables", "RouteTables", Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
     )
-    return NetworkView(view_subnets, tuple(RouteTable.parse(t) for t in tables))
+    with reading("DescribeRouteTables"):
+        return NetworkView(view_subnets, tuple(RouteTable.parse(t) for t in tables))
 
 
 def load_region(ec2: Any) -> NetworkView:
     """Every subnet and route table of the Region: one paginated sweep of each, shared by all evaluations."""
-    subnets = {s.subnet_id: s for s in (Subnet.parse(r) for r in _pages(ec2, "describe_subnets", "Subnets"))}
-    tables = tuple(RouteTable.parse(t) for t in _pages(ec2, "describe_route_tables", "RouteTables"))
+    with reading("DescribeSubnets"):
+        subnets = {
+            s.subnet_id: s for s in (Subnet.parse(r) for r in _pages(ec2, "describe_subnets", "Subnets"))
+        }
+    with reading("DescribeRouteTables"):
+        tables = tuple(RouteTable.parse(t) for t in _pages(ec2, "describe_route_tables", "RouteTables"))
     return NetworkView(subnets, tables)
