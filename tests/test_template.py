@@ -141,3 +141,16 @@ def test_no_wildcard_actions_anywhere(template: dict[str, Any]) -> None:
     for statement in statements:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert all("*" not in a for a in actions), f"wildcard action in {actions}"
+
+
+def test_functions_assume_member_roles_only_in_an_organization_deployment(template: dict[str, Any]) -> None:
+    for name, function in resources_of(template, "AWS::Serverless::Function").items():
+        statements = function["Properties"]["Policies"][0]["Statement"]
+        plain = [s for s in statements if "Fn::If" not in s]
+        assert not any("sts:AssumeRole" in str(s.get("Action")) for s in plain), name
+        (conditional,) = [s["Fn::If"] for s in statements if "Fn::If" in s]
+        condition, grant, otherwise = conditional
+        assert condition == "HasMemberExecutionRole"
+        assert otherwise == {"Ref": "AWS::NoValue"}
+        assert grant["Action"] == "sts:AssumeRole"
+        assert grant["Condition"] == {"StringEquals": {"aws:ResourceOrgID": {"Ref": "OrganizationId"}}}
