@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest rdk-test install clean template build sam-validate sam-build checkov audit
+.PHONY: demo test lint typecheck pytest rdk-test install clean template build sam-validate sam-build checkov audit fuzz-deep
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -94,3 +94,7 @@ build-GuardrailsLayer:
 # Copy remediations/*.yaml into template.yaml's generated AWS::SSM::Document block.
 template: $(STAMP)
 	$(BIN)/python tools/sync_template.py
+
+# The deep fuzz profile (>= 10,000 examples per rule; long): not part of `make test`.
+fuzz-deep: $(STAMP)
+	HYPOTHESIS_PROFILE=deep $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz_rules.py tests/test_fuzz_parameters.py

@@ -149,9 +149,22 @@ def timestamp_str(value: Any) -> str:
         moment: _dt.datetime = value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
         return moment.astimezone(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     if isinstance(value, str) and value:
+        # Config sends ISO-8601 (2026-11-28T10:00:00.000Z); PutEvaluations must be able to send it back.
+        try:
+            _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise MalformedConfigurationItem(
+                f"configurationItemCaptureTime is not an ISO-8601 time: {value[:60]!r}"
+            ) from None
         return str(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return timestamp_str(_dt.datetime.fromtimestamp(value / 1000 if value > 1e11 else value, _dt.UTC))
+        try:
+            moment = _dt.datetime.fromtimestamp(value / 1000 if value > 1e11 else value, _dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            raise MalformedConfigurationItem(
+                f"configurationItemCaptureTime out of range: {value!r}"
+            ) from None
+        return timestamp_str(moment)
     raise MalformedConfigurationItem(f"configurationItemCaptureTime is missing or invalid: {value!r}")
 
 

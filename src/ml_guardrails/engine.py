@@ -399,9 +399,9 @@ def handle(
     failures: list[Failure] = []
     timestamp = ""
     if message_type in CHANGE_MESSAGE_TYPES:
-        summary = (
-            invoking_event.get("configurationItem") or invoking_event.get("configurationItemSummary") or {}
-        )
+        summary = invoking_event.get("configurationItem") or invoking_event.get("configurationItemSummary")
+        if not isinstance(summary, Mapping):  # parsed (and reported) as malformed below
+            summary = {}
         rtype, rid = str(summary.get("resourceType", "?")), str(summary.get("resourceId", "?"))
         try:
             if message_type == CHANGE_MESSAGE_TYPES[1]:

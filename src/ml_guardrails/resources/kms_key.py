@@ -229,6 +229,13 @@ class RotationStatus:
                 raise MalformedConfigurationItem(
                     f"RotationPeriodInDays must be an integer, got {period_raw!r}"
                 ) from exc
+            # AWS sets periods of 90-2560 days only (EnableKeyRotation); anything else is not an answer
+            # to decide on (a 0 would pass any MaxRotationPeriodInDays).
+            if not 90 <= period <= 2560:
+                raise MalformedConfigurationItem(
+                    f"RotationPeriodInDays {period} is outside AWS's 90-2560",
+                    operation="GetKeyRotationStatus",
+                )
         next_raw = get_field(response, "NextRotationDate")
         next_rotation = None if next_raw is None else str(next_raw)
         return cls(enabled=enabled, period_days=period, next_rotation=next_rotation)
