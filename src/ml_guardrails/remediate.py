@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from ml_guardrails import catalog
-from ml_guardrails.cli import Row, ScanResult
+from ml_guardrails.cli import Row, ScanResult, load_parameters
 
 if TYPE_CHECKING:
     import boto3
@@ -52,16 +52,8 @@ def parse_overrides(items: Iterable[str], known_rules: Iterable[str]) -> dict[st
 
 
 def load_overrides(path: str | None, known_rules: Iterable[str]) -> dict[str, dict[str, Any]]:
-    if not path:
-        return {}
-    with open(path, encoding="utf-8") as handle:
-        doc = json.load(handle)
-    if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
-        raise ValueError(f"{path}: must map rule names to runbook parameter objects")
-    unknown = sorted(set(doc) - set(known_rules))
-    if unknown:
-        raise ValueError(f"{path}: unknown rule {unknown[0]}")
-    return doc
+    """``--remediation-parameters``: rule name -> runbook inputs, in the same shape as ``--parameters``."""
+    return load_parameters(path, known_rules)
 
 
 def make_plan(
