@@ -75,7 +75,7 @@ class IntParameter(Parameter):
 
     def parse(self, value: Any) -> int:
         text = "" if isinstance(value, bool) else str(value).strip()
-        if not re.fullmatch(r"[+-]?\d{1,10}", text):
+        if not re.fullmatch(r"[+-]?[0-9]{1,10}", text):
             raise InvalidParametersError(
                 f"{self.name} must be an integer from {self.minimum} to {self.maximum}, got {_show(value)}"
             )

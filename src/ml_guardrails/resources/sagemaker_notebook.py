@@ -43,10 +43,21 @@ def notebook_name(resource_id: str) -> str:
 
 def _optional_str(mapping: Mapping[str, Any], *names: str, where: str) -> str | None:
     value = get_field(mapping, *names)
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if not isinstance(value, str):
         raise MalformedConfigurationItem(f"{where} {names[0]} must be a string, got {type(value).__name__}")
+    return value
+
+
+_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+
+
+def _subnet_id(mapping: Mapping[str, Any], where: str) -> str | None:
+    """The notebook's subnet; a value that is not a subnet id cannot be placed (fail closed)."""
+    value = _optional_str(mapping, "SubnetId", where=where)
+    if value is not None and not _SUBNET_ID.fullmatch(value):
+        raise MalformedConfigurationItem(f"{where} SubnetId is not a subnet id: {value[:60]!r}")
     return value
 
 
@@ -84,7 +95,7 @@ class NotebookInstance:
             name=name,
             arn=arn,
             direct_internet_access=_optional_str(fields, "DirectInternetAccess", where=where),
-            subnet_id=_optional_str(fields, "SubnetId", where=where),
+            subnet_id=_subnet_id(fields, where),
             security_group_ids=tuple(groups),
             status=status,
             root_access=_optional_str(fields, "RootAccess", where=where),
