@@ -200,14 +200,23 @@ def emit(result: ScanResult, fmt: str, out: IO[str], err: IO[str]) -> int:
     return result.exit_code
 
 
-def _cmd_scan(args: argparse.Namespace) -> int:
+def _session(args: argparse.Namespace) -> tuple[boto3.Session, str] | None:
+    """The standard credential chain (or ``--profile``) and the region; None, reported, without a region."""
     import boto3
 
     session = boto3.Session(profile_name=args.profile) if args.profile else boto3.Session()
     region = args.region or session.region_name
     if not region:
         sys.stderr.write("error: no AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION\n")
+        return None
+    return session, region
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    found = _session(args)
+    if found is None:
         return EXIT_ERROR
+    session, region = found
     specs = catalog.discover()
     try:
         parameters = load_parameters(args.parameters, [s.name for s in specs])
@@ -226,15 +235,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_remediate(args: argparse.Namespace) -> int:
-    import boto3
-
     from ml_guardrails import remediate
 
-    session = boto3.Session(profile_name=args.profile) if args.profile else boto3.Session()
-    region = args.region or session.region_name
-    if not region:
-        sys.stderr.write("error: no AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION\n")
+    found = _session(args)
+    if found is None:
         return EXIT_ERROR
+    session, region = found
     names = [s.name for s in catalog.discover()]
     try:
         parameters = load_parameters(args.parameters, names)
