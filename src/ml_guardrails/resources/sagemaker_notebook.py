@@ -20,11 +20,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ml_guardrails.ci import ConfigurationItem, MalformedConfigurationItem, as_list, get_field, tags_from
+from ml_guardrails.ci import (
+    ConfigurationItem,
+    MalformedConfigurationItem,
+    as_list,
+    as_mapping,
+    get_field,
+    tags_from,
+)
 
 RESOURCE_TYPE = "AWS::SageMaker::NotebookInstance"
 # The API default when DirectInternetAccess is not given (CreateNotebookInstance documentation).
 API_DEFAULT_DIRECT_INTERNET_ACCESS = "Enabled"
+# botocore sagemaker 2017-07-24 CreateNotebookInstanceInput.RootAccess: "The default value is Enabled."
+API_DEFAULT_ROOT_ACCESS = "Enabled"
+# botocore InstanceMetadataServiceConfiguration.MinimumInstanceMetadataServiceVersion: "When passed as part
+# of CreateNotebookInstance, if no value is selected, then it defaults to IMDSv1" (IMDSv1 and v2 allowed).
+API_DEFAULT_MINIMUM_IMDS_VERSION = "1"
 _ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:notebook-instance/(?P<name>[^/]+)$")
 
 
@@ -61,6 +73,25 @@ def _subnet_id(mapping: Mapping[str, Any], where: str) -> str | None:
     return value
 
 
+def _imds_version(mapping: Mapping[str, Any], where: str) -> str | None:
+    """``InstanceMetadataServiceConfiguration.MinimumInstanceMetadataServiceVersion`` ("1" or "2"), None
+    when not shown. A number is read as its digits; any other shape is malformed (never guessed)."""
+    raw = get_field(mapping, "InstanceMetadataServiceConfiguration")
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    config = as_mapping(raw, f"{where} InstanceMetadataServiceConfiguration")
+    value = get_field(config, "MinimumInstanceMetadataServiceVersion")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise MalformedConfigurationItem(
+            f"{where} MinimumInstanceMetadataServiceVersion must be a string, got {type(value).__name__}"
+        )
+    return value.strip()
+
+
 @dataclass(frozen=True)
 class NotebookInstance:
     """What the network-isolation decision needs about a notebook instance."""
@@ -74,6 +105,8 @@ class NotebookInstance:
     root_access: str | None = None
     kms_key_id: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    # InstanceMetadataServiceConfiguration.MinimumInstanceMetadataServiceVersion; None: not shown
+    minimum_imds_version: str | None = None
 
     @property
     def effective_direct_internet_access(self) -> str:
@@ -101,6 +134,7 @@ class NotebookInstance:
             root_access=_optional_str(fields, "RootAccess", where=where),
             kms_key_id=_optional_str(fields, "KmsKeyId", where=where),
             tags=tags_from(get_field(fields, "Tags")),
+            minimum_imds_version=_imds_version(fields, where),
         )
 
     @classmethod
@@ -124,6 +158,7 @@ class NotebookInstance:
             root_access=view.root_access,
             kms_key_id=view.kms_key_id,
             tags=tags,
+            minimum_imds_version=view.minimum_imds_version,
         )
 
     @classmethod
