@@ -22,7 +22,6 @@ case-insensitive).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +36,26 @@ from ml_guardrails.ci import (
     decode_json,
     get_field,
 )
+from ml_guardrails.policy import glob_covers_prefix, glob_match
+
+# glob_* live with the policy grammar (ml_guardrails.policy) and are re-exported for existing importers.
+__all__ = [
+    "AWS_MANAGED_S3_ALIAS",
+    "DSSE_KMS",
+    "KMS_ALGORITHMS",
+    "RESOURCE_TYPE",
+    "SSE_KMS",
+    "SSE_S3",
+    "DefaultEncryptionRule",
+    "PolicyStatement",
+    "S3Bucket",
+    "bucket_name_and_arn",
+    "glob_covers_prefix",
+    "glob_match",
+    "parse_encryption_configuration",
+    "parse_policy",
+    "policy_text_from_configuration_item",
+]
 
 RESOURCE_TYPE = "AWS::S3::Bucket"
 SSE_S3 = "AES256"
@@ -74,19 +93,13 @@ class S3Bucket:
 
     @classmethod
     def from_configuration_item(cls, item: ConfigurationItem) -> S3Bucket:
-        name = get_field(item.configuration, "name") or item.resource_name or item.resource_id
-        name = as_str(name, "configuration.name")
-        arn = item.arn or f"arn:aws:s3:::{name}"
+        name, arn = bucket_name_and_arn(item)
         encryption = item.supplementary_value("ServerSideEncryptionConfiguration")
-        policy = item.supplementary_value("BucketPolicy")
-        policy_text = None
-        if policy is not None:
-            policy_text = _policy_text(get_field(as_mapping(policy, "BucketPolicy"), "policyText"))
         return cls(
             name=name,
             arn=arn,
             encryption_rules=parse_encryption_configuration(encryption, "ServerSideEncryptionConfiguration"),
-            policy_text=policy_text,
+            policy_text=policy_text_from_configuration_item(item),
         )
 
     @classmethod
@@ -105,6 +118,22 @@ class S3Bucket:
             encryption_rules=parse_encryption_configuration(encryption, "ServerSideEncryptionConfiguration"),
             policy_text=_policy_text(policy_text),
         )
+
+
+def bucket_name_and_arn(item: ConfigurationItem) -> tuple[str, str]:
+    """The bucket's name and ARN from a configuration item (``configuration.name``, else the resource
+    name or id; ``ARN``, else built in the aws partition)."""
+    name = get_field(item.configuration, "name") or item.resource_name or item.resource_id
+    name = as_str(name, "configuration.name")
+    return name, item.arn or f"arn:aws:s3:::{name}"
+
+
+def policy_text_from_configuration_item(item: ConfigurationItem) -> str | None:
+    """``supplementaryConfiguration.BucketPolicy.policyText`` (None: the bucket has no policy)."""
+    policy = item.supplementary_value("BucketPolicy")
+    if policy is None:
+        return None
+    return _policy_text(get_field(as_mapping(policy, "BucketPolicy"), "policyText"))
 
 
 def _policy_text(value: Any) -> str | None:
@@ -238,51 +267,3 @@ def parse_policy(text: str) -> tuple[PolicyStatement, ...]:
             )
         )
     return tuple(statements)
-
-
-def _glob_regex(pattern: str) -> str:
-    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-
-
-def glob_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
-    """IAM wildcard matching: ``*`` any run of characters, ``?`` one character, nothing else special."""
-    flags = re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL
-    return re.fullmatch(_glob_regex(pattern), value, flags) is not None
-
-
-def glob_covers_prefix(pattern: str, prefix: str) -> bool:
-    """True when ``pattern`` matches *every* string ``prefix + k`` with ``k`` non-empty (case-sensitive,
-    as IAM matches resource ARNs): e.g. ``arn:aws:s3:::b/*``, ``arn:aws:s3:::*`` or ``*`` cover every
-    object of bucket ``b`` (prefix ``arn:aws:s3:::b/``), ``arn:aws:s3:::b/data/*`` does not.
-
-    Runs the pattern's automaton over the prefix, then asks whether a reached state accepts any
-    non-empty rest: the remaining pattern is wildcards only, with a ``*`` and at most one ``?``.
-    (Object keys are at least one character long, so ``b/?*`` covers the bucket.)
-    """
-
-    def closure(states: set[int]) -> set[int]:
-        todo, seen = list(states), set(states)
-        while todo:
-            i = todo.pop()
-            if i < len(pattern) and pattern[i] == "*" and i + 1 not in seen:
-                seen.add(i + 1)
-                todo.append(i + 1)
-        return seen
-
-    states = closure({0})
-    for char in prefix:
-        step: set[int] = set()
-        for i in states:
-            if i < len(pattern):
-                if pattern[i] == "*":
-                    step.add(i)
-                elif pattern[i] == "?" or pattern[i] == char:
-                    step.add(i + 1)
-        states = closure(step)
-        if not states:
-            return False
-
-    def accepts_any_nonempty(rest: str) -> bool:
-        return set(rest) <= {"*", "?"} and "*" in rest and rest.count("?") <= 1
-
-    return any(accepts_any_nonempty(pattern[i:]) for i in states)
