@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ml_guardrails.engine import GuardrailRule
+from ml_guardrails.engine import ACCOUNT_RESOURCE_TYPE, GuardrailRule
 
 RULE_NAME = re.compile(r"^[A-Z][A-Z0-9_]{2,62}$")
 PERIODS = ("One_Hour", "Three_Hours", "Six_Hours", "Twelve_Hours", "TwentyFour_Hours")
@@ -188,7 +188,8 @@ class RuleSpec:
             raise CatalogError(f"{path}: {sorted(both)} both in InputParameters and OptionalParameters")
         remediation = params.get("Remediation")
         if remediation is not None:
-            remediation = RemediationSpec.parse(remediation, path, name, types)
+            # A periodic-only rule (no SourceEvents) reports on the account: AWS::::Account.
+            remediation = RemediationSpec.parse(remediation, path, name, types or (ACCOUNT_RESOURCE_TYPE,))
         return cls(
             name=name,
             directory=path.parent,
