@@ -16,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
 # Bounded retries: botocore's "standard" mode retries throttling and transient 5xx/connection errors with
 # exponential backoff and jitter; 5 attempts in all (1 + 4 retries; ``total_max_attempts`` counts the first
@@ -56,7 +56,10 @@ class ClientFactory:
       region, not one per call);
     * the STS call has no bare ``except`` fallback to the global endpoint: a failure to assume the
       execution role is a failure, reported with the parameter names that fix it;
-    * a ``boto3.Session`` may be injected (the CLI uses the standard credential chain, tests use moto).
+    * a ``boto3.Session`` may be injected (the CLI uses the standard credential chain, tests use moto);
+    * ``credentials`` already obtained elsewhere may be injected (the CLI's multi-account scan assumes each
+      account's role once and gives every worker thread its own factory): every client of the factory is
+      then built with them, whatever ``assume_role_mode`` says, and no role is assumed here.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class ClientFactory:
         region: str | None = None,
         assume_role_mode: bool = True,
         session: boto3.Session | None = None,
+        credentials: Mapping[str, str] | None = None,
     ) -> None:
         self.role_arn = role_arn
         self.region = (
@@ -75,7 +79,8 @@ class ClientFactory:
         )
         self.assume_role_mode = assume_role_mode
         self._session = session
-        self._assumed: dict[str, str] | None = None
+        self._assumed: dict[str, str] | None = dict(credentials) if credentials is not None else None
+        self._fixed_credentials = credentials is not None
         self._clients: dict[tuple[str, str | None, bool], Any] = {}
         self._lock = threading.Lock()
 
@@ -119,7 +124,7 @@ class ClientFactory:
     def build_client(self, service: str, region: str | None = None, assume_role_mode: bool = True) -> Any:
         """A cached boto3 client for ``service`` in ``region`` (default: the factory's region)."""
         region = region or self.region
-        assume = bool(assume_role_mode and self.assume_role_mode)
+        assume = bool(assume_role_mode and self.assume_role_mode) or self._fixed_credentials
         key = (service, region, assume)
         with self._lock:
             client = self._clients.get(key)

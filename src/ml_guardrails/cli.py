@@ -1,61 +1,52 @@
 """``ml-guardrails``: run the rules' periodic evaluators from a terminal.
 
 ``scan`` evaluates the account of the standard AWS credential chain (``AWS_PROFILE``, ``AWS_REGION`` /
-``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL`` are honoured by boto3 itself); ``demo`` does the same
-against an embedded moto account seeded with a bank's ML landscape. Exit codes: 0 every evaluated
-resource compliant (or not applicable), 1 findings, 2 error (bad parameters, a resource that could not be
-evaluated, no region).
+``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL`` are honoured by boto3 itself), in one or more regions, or
+other accounts through a role (:mod:`ml_guardrails.scanning` runs the units concurrently); ``demo`` does
+the same against an embedded moto account seeded with a bank's ML landscape. Exit codes: 0 every
+evaluated resource compliant (or not applicable), 1 findings, 2 error (bad parameters, a resource, region
+or account that could not be evaluated, no region).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import textwrap
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import IO, TYPE_CHECKING, Any
 
 from rdklib import InvalidParametersError
 
 from ml_guardrails import __version__, catalog
-from ml_guardrails.aws import ClientFactory
-from ml_guardrails.engine import Failure, Outcome
+from ml_guardrails.aws import CLIENT_CONFIG, ClientFactory, error_code, error_message
+from ml_guardrails.engine import Outcome
+from ml_guardrails.scanning import (
+    ERROR,
+    MAX_WORKERS,
+    AccountAccess,
+    Plan,
+    Row,
+    RuleJob,
+    Scanner,
+    ScanResult,
+    UnitProgress,
+    failure_row,
+    organization_accounts,
+    render_summary,
+    role_arn,
+)
 
 if TYPE_CHECKING:
     import boto3
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-ERROR = "ERROR"
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of a scan's result. ``compliance`` is COMPLIANT, NON_COMPLIANT, NOT_APPLICABLE or ERROR
-    (the resource could not be evaluated; ``annotation`` says why)."""
-
-    rule: str
-    resource_type: str
-    resource_id: str
-    compliance: str
-    annotation: str
-
-
-@dataclass
-class ScanResult:
-    rows: list[Row]
-    errors: list[str]
-
-    @property
-    def exit_code(self) -> int:
-        if self.errors or any(r.compliance == ERROR for r in self.rows):
-            return EXIT_ERROR
-        if any(r.compliance == "NON_COMPLIANT" for r in self.rows):
-            return EXIT_FINDINGS
-        return EXIT_OK
+ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 
 
 class Progress:
@@ -99,6 +90,30 @@ def load_parameters(path: str | None, known: Iterable[str]) -> dict[str, dict[st
     return doc
 
 
+def rule_jobs(
+    rule_names: Sequence[str] = (), parameters: Mapping[str, Mapping[str, Any]] | None = None
+) -> tuple[list[RuleJob], list[str]]:
+    """The selected rules (all by default) with validated parameters, and the errors of those without."""
+    specs = catalog.discover()
+    if rule_names:
+        known = {s.name for s in specs}
+        missing = [n for n in rule_names if n not in known]
+        if missing:
+            return [], [f"unknown rule {missing[0]}; known: {', '.join(sorted(known))}"]
+        specs = tuple(s for s in specs if s.name in set(rule_names))
+    jobs: list[RuleJob] = []
+    errors: list[str] = []
+    for spec in specs:
+        rule_class = spec.rule_class()
+        try:
+            params = rule_class().evaluate_parameters(dict((parameters or {}).get(spec.name, {})))
+        except InvalidParametersError as exc:
+            errors.append(f"{spec.name}: invalid parameters: {exc}")
+            continue
+        jobs.append(RuleJob(spec.name, rule_class, params))
+    return jobs, errors
+
+
 def scan(
     session: boto3.Session,
     region: str,
@@ -106,72 +121,69 @@ def scan(
     parameters: Mapping[str, Mapping[str, Any]] | None = None,
     progress: Progress | None = None,
 ) -> ScanResult:
-    """Evaluate each selected rule's periodic path against ``session`` in ``region``."""
-    specs = catalog.discover()
-    if rule_names:
-        known = {s.name for s in specs}
-        missing = [n for n in rule_names if n not in known]
-        if missing:
-            return ScanResult([], [f"unknown rule {missing[0]}; known: {', '.join(sorted(known))}"])
-        specs = tuple(s for s in specs if s.name in set(rule_names))
+    """Evaluate each selected rule's periodic path against ``session`` in ``region``, one after the other
+    (the library entry point of ``demo`` and ``remediate``; ``scan`` on the command line fans out)."""
+    jobs, errors = rule_jobs(rule_names, parameters)
     rows: list[Row] = []
-    errors: list[str] = []
-    for spec in specs:
-        rule = spec.rule_class()()
-        try:
-            params = rule.evaluate_parameters(dict((parameters or {}).get(spec.name, {})))
-        except InvalidParametersError as exc:
-            errors.append(f"{spec.name}: invalid parameters: {exc}")
-            continue
+    for job in jobs:
         clients = ClientFactory(region=region, assume_role_mode=False, session=session)
         tick: Callable[[Outcome], None] | None = None
         if progress is not None:
-            progress.start(spec.name)
+            progress.start(job.name)
             tick = progress.tick
-        evaluations, failures = rule.run_sweep(clients, params, on_outcome=tick)
+        evaluations, failures = job.rule_class().run_sweep(clients, job.params, on_outcome=tick)
         if progress is not None:
             progress.done()
         rows.extend(
             Row(
-                spec.name,
+                job.name,
                 e.complianceResourceType,
                 e.complianceResourceId,
                 e.complianceType,
                 e.annotation or "",
+                region=region,
             )
             for e in evaluations
         )
-        rows.extend(_failure_row(spec.name, f) for f in failures)
+        rows.extend(failure_row(job.name, f, region=region) for f in failures)
     return ScanResult(rows, errors)
 
 
-def _failure_row(rule: str, failure: Failure) -> Row:
-    return Row(
-        rule,
-        failure.resource_type,
-        failure.resource_id,
-        ERROR,
-        f"Could not evaluate: {failure.operation} failed with {failure.code}: {failure.message}"[:256],
-    )
-
-
 def render_table(rows: Sequence[Row], stream: IO[str]) -> None:
+    """The rows as a table; led by an ACCOUNT/REGION column when they come from more than one of those."""
     width = max(100, min(shutil.get_terminal_size((140, 24)).columns, 200))
+    multi = len({(r.account, r.region) for r in rows}) > 1
+    where_w = max([len("ACCOUNT/REGION"), *(len(_where(r)) for r in rows)]) if multi else 0
+    lead = where_w + 2 if multi else 0
     rule_w = max([len("RULE"), *(len(r.rule) for r in rows)])
     res_w = min(max([len("RESOURCE"), *(len(r.resource_id) for r in rows)]), 40)
     comp_w = len("NOT_APPLICABLE")
-    note_w = max(30, width - rule_w - res_w - comp_w - 6)
+    note_w = max(30, width - lead - rule_w - res_w - comp_w - 6)
+    if multi:
+        stream.write(f"{'ACCOUNT/REGION':<{where_w}}  ")
     stream.write(f"{'RULE':<{rule_w}}  {'RESOURCE':<{res_w}}  {'COMPLIANCE':<{comp_w}}  ANNOTATION\n")
+    if multi:
+        stream.write(f"{'-' * where_w}  ")
     stream.write(f"{'-' * rule_w}  {'-' * res_w}  {'-' * comp_w}  {'-' * min(note_w, 60)}\n")
-    for row in sorted(rows, key=lambda r: (r.rule, _order(r.compliance), r.resource_id)):
+
+    def key(r: Row) -> tuple[str, str, str, int, str]:
+        return (r.account, r.region, r.rule, _order(r.compliance), r.resource_id)
+
+    for row in sorted(rows, key=key):
         resource = (
             row.resource_id if len(row.resource_id) <= res_w else "..." + row.resource_id[-(res_w - 3) :]
         )
         lines = textwrap.wrap(row.annotation, note_w) or [""]
+        if multi:
+            stream.write(f"{_where(row):<{where_w}}  ")
         stream.write(f"{row.rule:<{rule_w}}  {resource:<{res_w}}  {row.compliance:<{comp_w}}  {lines[0]}\n")
-        indent = " " * (rule_w + res_w + comp_w + 6)
+        indent = " " * (lead + rule_w + res_w + comp_w + 6)
         for line in lines[1:]:
             stream.write(f"{indent}{line}\n")
+
+
+def _where(row: Row) -> str:
+    return f"{row.account or '-'}/{row.region or '-'}"
 
 
 def _order(compliance: str) -> int:
@@ -188,14 +200,21 @@ def summary_line(result: ScanResult) -> str:
     )
 
 
-def emit(result: ScanResult, fmt: str, out: IO[str], err: IO[str]) -> int:
+def emit(result: ScanResult, fmt: str, out: IO[str], err: IO[str], per_account: bool = False) -> int:
+    """Print the result; ``per_account`` adds the per account & region summary (after the table, or on
+    ``err`` with JSON so that ``out`` holds nothing but the JSON array)."""
     for message in result.errors:
         err.write(f"error: {message}\n")
     if fmt == "json":
         json.dump([asdict(r) for r in result.rows], out, indent=2)
         out.write("\n")
+        if per_account:
+            render_summary(result.rows, err)
     else:
         render_table(result.rows, out)
+        if per_account:
+            out.write("\n")
+            render_summary(result.rows, out)
         out.write("\n" + summary_line(result) + "\n")
     return result.exit_code
 
@@ -213,19 +232,102 @@ def _session(args: argparse.Namespace) -> tuple[boto3.Session, str] | None:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    found = _session(args)
-    if found is None:
+    import boto3
+
+    profile: str | None = args.profile
+
+    def new_session() -> boto3.Session:
+        return boto3.Session(profile_name=profile) if profile else boto3.Session()
+
+    problem = _scan_usage_problem(args)
+    if problem:
+        sys.stderr.write(f"error: {problem}\n")
         return EXIT_ERROR
-    session, region = found
-    specs = catalog.discover()
+    base = new_session()
+    regions = list(dict.fromkeys(args.region or ()))
+    home = base.region_name or (regions[0] if regions else None)
+    if not home:
+        sys.stderr.write("error: no AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION\n")
+        return EXIT_ERROR
+    if not regions and not args.all_regions:
+        regions = [home]
     try:
-        parameters = load_parameters(args.parameters, [s.name for s in specs])
+        parameters = load_parameters(args.parameters, [s.name for s in catalog.discover()])
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"error: --parameters: {exc}\n")
         return EXIT_ERROR
-    progress = Progress(sys.stderr, enabled=not args.no_progress and sys.stderr.isatty())
-    result = scan(session, region, args.rule or (), parameters, progress)
-    return emit(result, args.format, sys.stdout, sys.stderr)
+    jobs, errors = rule_jobs(args.rule or (), parameters)
+    if not jobs:
+        return emit(ScanResult([], errors), args.format, sys.stdout, sys.stderr)
+    accounts = _accounts(args, base, home)
+    if accounts is None:
+        return EXIT_ERROR
+    enabled = args.progress if args.progress is not None else sys.stderr.isatty()
+    scanner = Scanner(new_session, args.workers, UnitProgress(sys.stderr, enabled=enabled))
+    rows = scanner.run(Plan(accounts, regions, home, jobs))
+    return emit(ScanResult(rows, errors), args.format, sys.stdout, sys.stderr, per_account=True)
+
+
+def _scan_usage_problem(args: argparse.Namespace) -> str | None:
+    if args.all_regions and args.region:
+        return "--all-regions and --region exclude each other"
+    if (args.account or args.organization) and not args.role_name:
+        return "--account and --organization need --role-name: the role to assume in each account"
+    if args.role_name and not (args.account or args.organization):
+        return "--role-name needs the accounts to scan: --account ID (repeatable) or --organization"
+    if args.workers is not None and args.workers < 1:
+        return "--workers must be at least 1"
+    return None
+
+
+def _accounts(args: argparse.Namespace, base: boto3.Session, home: str) -> list[AccountAccess] | None:
+    """The accounts to scan; None (reported) when the organization's accounts cannot be listed."""
+    if not args.role_name:
+        return [AccountAccess(_own_account_id(base, home))]
+    if args.organization:
+        try:
+            ids = organization_accounts(base, home)
+        except Exception as exc:
+            sys.stderr.write(
+                f"error: cannot list the organization's accounts ({error_code(exc)}: {error_message(exc)}); "
+                "run from the management account or a delegated administrator with "
+                "organizations:ListAccounts, or name the accounts with --account\n"
+            )
+            return None
+    else:
+        ids = list(dict.fromkeys(args.account))
+    partition = base.get_partition_for_region(home)
+    return [AccountAccess(i, role_arn(partition, i, args.role_name)) for i in ids]
+
+
+def _own_account_id(session: boto3.Session, region: str) -> str:
+    """The caller's account ID, only a label on the rows: when STS cannot say, the rows carry "" and
+    the scan goes on (its own calls fail, and are reported, if the credentials are the problem)."""
+    from botocore.config import Config
+
+    config = CLIENT_CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 2}))
+    try:
+        sts = session.client("sts", region_name=region, config=config)
+        return str(sts.get_caller_identity()["Account"])
+    except Exception as exc:
+        sys.stderr.write(f"warning: could not read the account ID ({error_code(exc)}); rows say ''\n")
+        return ""
+
+
+def _account_id(value: str) -> str:
+    if not ACCOUNT_ID.match(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a 12-digit AWS account ID")
+    return value
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -294,13 +396,50 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p_scan = sub.add_parser("scan", help="evaluate the rules against the account of the AWS credential chain")
+    p_scan = sub.add_parser(
+        "scan", help="evaluate the rules against the account of the AWS credential chain (or many accounts)"
+    )
     p_scan.add_argument("--rule", action="append", metavar="NAME", help="only this rule (repeatable)")
     p_scan.add_argument("--parameters", metavar="FILE", help="JSON: rule name -> parameters object")
     p_scan.add_argument("--format", choices=("table", "json"), default="table")
-    p_scan.add_argument("--region", help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / profile)")
+    p_scan.add_argument(
+        "--region",
+        action="append",
+        metavar="REGION",
+        help="AWS region (repeatable; default: AWS_REGION / AWS_DEFAULT_REGION / profile)",
+    )
+    p_scan.add_argument(
+        "--all-regions",
+        action="store_true",
+        help="every region each account has enabled (EC2 DescribeRegions; denied: the account fails)",
+    )
     p_scan.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
-    p_scan.add_argument("--no-progress", action="store_true", help="no progress indicator on stderr")
+    p_scan.add_argument(
+        "--role-name",
+        metavar="ROLE",
+        help="assume this role in each account (arn:<partition>:iam::<id>:role/ROLE)",
+    )
+    targets = p_scan.add_mutually_exclusive_group()
+    targets.add_argument(
+        "--account", action="append", type=_account_id, metavar="ID", help="scan this account (repeatable)"
+    )
+    targets.add_argument(
+        "--organization",
+        action="store_true",
+        help="scan every ACTIVE account of the organization (Organizations ListAccounts)",
+    )
+    p_scan.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="N",
+        help=f"concurrent units (account x region x rule); default min({MAX_WORKERS}, units); 1: sequential",
+    )
+    p_scan.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: only when stderr is a terminal)",
+    )
     p_scan.set_defaults(func=_cmd_scan)
 
     p_demo = sub.add_parser("demo", help="scan an embedded moto account seeded with a bank's ML landscape")
