@@ -96,7 +96,8 @@ if TYPE_CHECKING:
 
 COMPLIANT = ComplianceType.COMPLIANT
 NON_COMPLIANT = ComplianceType.NON_COMPLIANT
-FIX_TLS = "Add a Deny for Principal * on s3:* (bucket and bucket/*) with Bool aws:SecureTransport false."
+TLS_FIX = "a Deny of s3:* on bucket and bucket/* with Bool aws:SecureTransport false"
+ANNOTATION_LIMIT = 256
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,10 @@ class Verdict(NamedTuple):
 
 
 # ------------------------------------------------------------------------------------- pure decisions
+def _fit(text: str) -> str:
+    return text if len(text) <= ANNOTATION_LIMIT else text[: ANNOTATION_LIMIT - 3] + "..."
+
+
 def unconstrained_allows(
     policy: PolicyDocument, bucket_arn: str, account_id: str | None, org_id: str
 ) -> tuple[Statement, ...]:
@@ -130,20 +135,25 @@ def decide(bucket_arn: str, policy_text: str | None, account_id: str | None, par
     """The verdict for one bucket's policy (pure; raises PolicyError on a malformed document)."""
     org = params.organization_id
     if policy_text is None:
-        return Verdict(NON_COMPLIANT, f"No bucket policy, so nothing denies plain-HTTP access. {FIX_TLS}")
+        return Verdict(
+            NON_COMPLIANT,
+            f"No bucket policy, so nothing denies plain-HTTP access. Add {TLS_FIX} (Principal *).",
+        )
     policy = parse_policy(policy_text)
     open_allows = unconstrained_allows(policy, bucket_arn, account_id, org)
     tls = denies_insecure_transport(policy, bucket_arn)
-    problems = []
     if open_allows:
-        problems.append(
-            f"Allow statements {labels(open_allows, 3)} grant outside the account without "
-            f"aws:PrincipalOrgID {org} (or PrincipalOrgPaths/SourceVpce); add that condition."
+        listed = labels(open_allows, 3 if tls else 2, width=24)
+        text = f"Allow {listed} not limited to aws:PrincipalOrgID {org} (or OrgPaths/SourceVpce)."
+        if tls:
+            return Verdict(NON_COMPLIANT, text + " Add that condition to each or remove them.")
+        return Verdict(
+            NON_COMPLIANT, _fit(f"{text} No Deny of non-TLS access. Add the condition and {TLS_FIX}.")
         )
     if not tls:
-        problems.append(f"No Deny of non-TLS access. {FIX_TLS}")
-    if problems:
-        return Verdict(NON_COMPLIANT, " ".join(problems))
+        return Verdict(
+            NON_COMPLIANT, f"No Deny of non-TLS access in the bucket policy. Add {TLS_FIX} (Principal *)."
+        )
     return Verdict(
         COMPLIANT,
         f"Every cross-account Allow is limited to organization {org} and plain-HTTP access is denied.",

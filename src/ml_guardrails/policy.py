@@ -528,9 +528,9 @@ def identity_perimeter_deny(policy: PolicyDocument, bucket_arn: str, org_id: str
 
 
 # -------------------------------------------------------------------------------------------- helpers
-def labels(statements: Iterable[Statement], limit: int = 4) -> str:
-    """``"Sid1, #2, Sid3"`` -- at most ``limit`` labels, then ``+N more``."""
-    names = [s.label[:40] for s in statements]
+def labels(statements: Iterable[Statement], limit: int = 4, width: int = 40) -> str:
+    """``"Sid1, #2, Sid3"`` -- at most ``limit`` labels of at most ``width`` characters, then ``+N more``."""
+    names = [s.label if len(s.label) <= width else s.label[: width - 1] + "~" for s in statements]
     shown = ", ".join(names[:limit])
     return shown + (f" +{len(names) - limit} more" if len(names) > limit else "")
 
