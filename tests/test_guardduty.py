@@ -93,7 +93,7 @@ def aws_guardduty(monkeypatch: pytest.MonkeyPatch) -> None:
     original_update = gd_models.Detector.update
 
     def update(self: Any, enable: Any, freq: Any, sources: Any, features: Any) -> None:
-        merged = None
+        merged: Any = None
         if features is not None:
             by_name = {f["name"]: dict(f) for f in self.features}
             for feature in features:
