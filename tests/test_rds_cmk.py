@@ -54,7 +54,8 @@ _KEY_ID = re.compile(
 
 
 def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return data
 
 
 # ------------------------------------------------------------------------------------------ AWS shapes
