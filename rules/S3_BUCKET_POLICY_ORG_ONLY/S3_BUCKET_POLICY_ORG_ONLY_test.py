@@ -17,7 +17,7 @@ import copy
 import json
 import unittest
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rdklib import ComplianceType, InvalidParametersError
 
@@ -42,7 +42,8 @@ TLS = {
 
 
 def load(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return data
 
 
 def allow(sid: str | None = None, **fields: Any) -> dict[str, Any]:
@@ -245,7 +246,7 @@ class DecisionTableTest(unittest.TestCase):
 class ChangeEvaluationTest(unittest.TestCase):
     def evaluate(self, ci: dict[str, Any], raw: dict[str, Any] | None = None) -> Any:
         (evaluation,) = rule.S3_BUCKET_POLICY_ORG_ONLY().evaluate_change(
-            {}, NoClients(), ci, raw if raw is not None else {"OrganizationId": ORG}
+            {}, cast(Any, NoClients()), ci, raw if raw is not None else {"OrganizationId": ORG}
         )
         return evaluation
 
