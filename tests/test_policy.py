@@ -38,6 +38,7 @@ from ml_guardrails.policy import (
     labels,
     outside_principals,
     parse_policy,
+    pins_principal_account,
     pins_principal_org,
     pins_principal_org_paths,
     pins_resource_org,
@@ -267,6 +268,7 @@ def test_principal_shapes() -> None:
         (doc(statement(Condition={"ForSomeValues:StringEquals": {"k": "v"}})), "set operator"),
         (doc(statement(Condition={"String Equals": {"k": "v"}})), "unreadable condition operator"),
         (doc(statement(Sid=7)), "Sid"),
+        (doc(statement(Conditions={"StringEquals": {"aws:PrincipalOrgID": ORG}})), "unknown element"),
         (doc("not a statement"), "must be an object"),  # type: ignore[arg-type]
     ],
 )
@@ -387,6 +389,9 @@ def test_pins_principal_org_paths(operator: str, values: tuple[str, ...], expect
         (pins_source_vpce, "StringLike", "aws:SourceVpce", ("vpce-*",), False),
         (pins_source_vpce, "StringNotEquals", "aws:SourceVpce", ("vpce-1a2b3c4d",), False),
         (pins_source_vpce, "StringEqualsIfExists", "aws:SourceVpce", ("vpce-1a2b3c4d",), False),
+        (pins_principal_account, "StringEquals", "aws:PrincipalAccount", (OWN,), True),
+        (pins_principal_account, "StringEquals", "aws:PrincipalAccount", (OWN, OTHER), False),
+        (pins_principal_account, "StringLike", "aws:PrincipalAccount", ("1234*",), False),
         (requires_aws_service, "Bool", "aws:PrincipalIsAWSService", ("true",), True),
         (requires_aws_service, "BoolIfExists", "aws:PrincipalIsAWSService", ("true",), False),
         (requires_aws_service, "Bool", "aws:PrincipalIsAWSService", ("false",), False),
@@ -396,7 +401,12 @@ def test_other_constraints(
     check: Any, operator: str, key: str, values: tuple[str, ...], expected: bool
 ) -> None:
     e = entry(operator, key, *values)
-    assert (check(e, ORG) if check in (pins_resource_org,) else check(e)) is expected
+    if check is pins_resource_org:
+        assert check(e, ORG) is expected
+    elif check is pins_principal_account:
+        assert check(e, OWN) is expected and not check(e, None)
+    else:
+        assert check(e) is expected
 
 
 def test_one_constraining_entry_constrains_the_statement() -> None:

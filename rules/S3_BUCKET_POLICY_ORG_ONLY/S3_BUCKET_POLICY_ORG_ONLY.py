@@ -16,7 +16,8 @@ network (see ml_guardrails.policy for the exact forms):
     ``aws:PrincipalOrgID`` whose every value is OrganizationId;
   * ``ForAnyValue:StringEquals``/``ForAnyValue:StringLike`` ``aws:PrincipalOrgPaths`` whose every value
     starts with ``<OrganizationId>/``;
-  * ``aws:SourceVpce`` equal to named endpoint ids.
+  * ``aws:SourceVpce`` equal to named endpoint ids;
+  * ``aws:PrincipalAccount`` equal to the bucket's own account (the grant then stays inside the account).
   ``...IfExists`` operators and ``ForAllValues:`` never constrain an Allow: a request without the key
   passes them (IAM User Guide, reference_policies_elements_condition_operators.html#Conditions_IfExists:
   "If the key is not present, evaluate the condition element as true"). A wildcard that could match
@@ -81,6 +82,7 @@ from ml_guardrails.policy import (
     labels,
     outside_principals,
     parse_policy,
+    pins_principal_account,
     pins_principal_org,
     pins_principal_org_paths,
     pins_source_vpce,
@@ -125,6 +127,7 @@ def unconstrained_allows(
         lambda c: pins_principal_org(c, org_id),
         lambda c: pins_principal_org_paths(c, org_id),
         pins_source_vpce,
+        lambda c: pins_principal_account(c, account_id),
     )
     return tuple(
         s for s in policy.allows if outside_principals(s, account_id) and not constrained_by(s, checks)

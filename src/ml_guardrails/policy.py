@@ -29,6 +29,19 @@ from ml_guardrails.ci import MalformedConfigurationItem
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
+STATEMENT_ELEMENTS = frozenset(
+    {
+        "Sid",
+        "Effect",
+        "Principal",
+        "NotPrincipal",
+        "Action",
+        "NotAction",
+        "Resource",
+        "NotResource",
+        "Condition",
+    }
+)
 QUALIFIERS = ("forallvalues", "foranyvalue")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 # arn:<partition>:<service>:<region>:<account>:<resource>
@@ -207,6 +220,9 @@ def _statement(raw: Any, index: int) -> Statement:
     where = f"Statement[{index}]"
     if not isinstance(raw, Mapping):
         raise PolicyError(f"{where} must be an object, got {type(raw).__name__}")
+    unknown = sorted(str(k) for k in raw if k not in STATEMENT_ELEMENTS)
+    if unknown:  # IAM rejects the document (MalformedPolicy); a typo such as "Conditions" must not be ignored
+        raise PolicyError(f"{where} has an unknown element {unknown[0]!r:.40}")
     effect = _field(raw, "Effect")
     if effect not in ("Allow", "Deny"):
         raise PolicyError(f'{where}.Effect must be "Allow" or "Deny", got {effect!r:.40}')
@@ -403,6 +419,14 @@ def pins_principal_org_paths(entry: ConditionEntry, org_id: str) -> bool:
         if entry.base == "stringequals" and has_wildcard(value):
             return False
     return True
+
+
+def pins_principal_account(entry: ConditionEntry, account_id: str | None) -> bool:
+    """``aws:PrincipalAccount`` equal to ``account_id`` (the resource's own account) only."""
+    if entry.key != "aws:principalaccount" or account_id is None:
+        return False
+    values = _exact_values(entry, _EQUALS_OR_LIKE)
+    return values is not None and all(v == account_id for v in values)
 
 
 def pins_source_vpce(entry: ConditionEntry) -> bool:
