@@ -85,6 +85,8 @@ def _call(operation: str, call: Callable[[], T]) -> T:
         raise CannotCheck(operation, f"{code}: {error_message(exc)[:200]}", fix) from exc
     except BotoCoreError as exc:
         raise CannotCheck(operation, f"{type(exc).__name__}: {exc}", "check network and credentials") from exc
+    except Exception as exc:  # an emulator gap or a bug: still never reported OK
+        raise CannotCheck(operation, f"{type(exc).__name__}: {str(exc)[:200]}") from exc
 
 
 def _list(response: Any, key: str, operation: str) -> list[Mapping[str, Any]]:
@@ -510,17 +512,24 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=cmd_doctor)
 
 
-def cmd_doctor(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
-    """The ``doctor`` command's handler; returns the exit code."""
+def cmd_doctor(
+    args: argparse.Namespace,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+    session: boto3.Session | None = None,
+) -> int:
+    """The ``doctor`` command's handler; returns the exit code. ``session`` defaults to the standard
+    credential chain (``--profile``, ``--region``)."""
     import boto3
 
     out = out or sys.stdout
     err = err or sys.stderr
-    try:
-        session = boto3.Session(region_name=args.region, profile_name=args.profile)
-    except BotoCoreError as exc:
-        err.write(f"error: {exc}\n")
-        return EXIT_UNKNOWN
+    if session is None:
+        try:
+            session = boto3.Session(region_name=args.region, profile_name=args.profile)
+        except BotoCoreError as exc:
+            err.write(f"error: {exc}\n")
+            return EXIT_UNKNOWN
     region = args.region or session.region_name
     if not region:
         err.write("error: no AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION\n")
