@@ -4,7 +4,9 @@ plain-HTTP access.
 Reports on: AWS::S3::Bucket. Triggers: configuration change (incl. oversized CI) and periodic (24 h).
 
 Parameters:
-  OrganizationId (required, ``o-[a-z0-9]{10,32}``): the AWS Organizations id the data must stay in.
+  OrganizationId (required, ``o-[a-z0-9]{10,32}``; parameters.json ships AWS's placeholder
+    ``o-exampleorgid``, which matches no organization: deployments set the real id): the AWS
+    Organizations id the data must stay in.
   ExemptionTagKey (optional, every rule): a bucket with this tag is NOT_APPLICABLE.
 
 An Allow statement *reaches outside* when its principal is ``*`` / ``{"AWS": "*"}``, any ``NotPrincipal``
@@ -173,6 +175,9 @@ class S3_BUCKET_POLICY_ORG_ONLY(GuardrailRule[Params]):
         StringParameter(
             "OrganizationId",
             "The AWS Organizations id (o-...) every cross-account Allow must be limited to.",
+            # Required: Config must pass the real id. The default (AWS's documentation placeholder, as
+            # parameters.json ships it) matches no real organization, so nothing passes by accident.
+            default="o-exampleorgid",
             required=True,
             pattern=ORG_ID_PATTERN,
             what="an AWS Organizations id (o- followed by 10-32 lower-case letters or digits)",

@@ -4,7 +4,8 @@ let only the organization's identities reach the organization's resources.
 Reports on: AWS::EC2::VPCEndpoint. Triggers: configuration change (incl. oversized CI) and periodic (24 h).
 
 Parameters:
-  OrganizationId (required, ``o-[a-z0-9]{10,32}``): the AWS Organizations id.
+  OrganizationId (required, ``o-[a-z0-9]{10,32}``; parameters.json ships AWS's placeholder
+    ``o-exampleorgid``, which matches no organization: deployments set the real id): the AWS Organizations id.
   ExemptionTagKey (optional, every rule): an endpoint with this tag is NOT_APPLICABLE.
 
 Every Allow statement of the endpoint policy must be *constrained* by one of its conditions:
@@ -152,6 +153,9 @@ class VPC_ENDPOINT_POLICY_ORG_ONLY(GuardrailRule[Params]):
         StringParameter(
             "OrganizationId",
             "The AWS Organizations id (o-...) every Allow of an endpoint policy must be limited to.",
+            # Required: Config must pass the real id. The default (AWS's documentation placeholder, as
+            # parameters.json ships it) matches no real organization, so nothing passes by accident.
+            default="o-exampleorgid",
             required=True,
             pattern=ORG_ID_PATTERN,
             what="an AWS Organizations id (o- followed by 10-32 lower-case letters or digits)",
