@@ -301,6 +301,42 @@ def _association(stack: _Stack, logical_id: str, props: dict[str, Any]) -> dict[
     return {"Ref": done["AssociationId"]}
 
 
+def _internet_gateway(stack: _Stack, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
+    ec2: Any = stack.session.client("ec2")
+    gateway = ec2.create_internet_gateway(
+        TagSpecifications=[{"ResourceType": "internet-gateway", "Tags": _tags(props)}]
+    )["InternetGateway"]
+    return {"Ref": gateway["InternetGatewayId"], "InternetGatewayId": gateway["InternetGatewayId"]}
+
+
+def _gateway_attachment(stack: _Stack, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
+    if "InternetGatewayId" not in props:
+        raise WorkspaceTemplateError(f"{logical_id}: only internet gateway attachments are supported")
+    stack.session.client("ec2").attach_internet_gateway(
+        InternetGatewayId=props["InternetGatewayId"], VpcId=props["VpcId"]
+    )
+    return {"Ref": stack.physical_name(logical_id)}
+
+
+def _route(stack: _Stack, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
+    args = {
+        k: props[k]
+        for k in (
+            "RouteTableId",
+            "DestinationCidrBlock",
+            "DestinationIpv6CidrBlock",
+            "GatewayId",
+            "NatGatewayId",
+            "EgressOnlyInternetGatewayId",
+            "TransitGatewayId",
+            "VpcEndpointId",
+        )
+        if k in props
+    }
+    stack.session.client("ec2").create_route(**args)
+    return {"Ref": stack.physical_name(logical_id)}
+
+
 def _permission(rule: Mapping[str, Any], peer: str) -> dict[str, Any]:
     """One SecurityGroupIngress/Egress entry as an EC2 IpPermission (``peer``: the CIDR property)."""
     permission: dict[str, Any] = {"IpProtocol": str(rule["IpProtocol"])}
@@ -491,6 +527,9 @@ CREATORS: dict[str, Callable[[_Stack, str, dict[str, Any]], dict[str, Any]]] = {
     "AWS::EC2::Subnet": _subnet,
     "AWS::EC2::RouteTable": _route_table,
     "AWS::EC2::SubnetRouteTableAssociation": _association,
+    "AWS::EC2::InternetGateway": _internet_gateway,
+    "AWS::EC2::VPCGatewayAttachment": _gateway_attachment,
+    "AWS::EC2::Route": _route,
     "AWS::EC2::SecurityGroup": _security_group,
     "AWS::EC2::VPCEndpoint": _vpc_endpoint,
     "AWS::Logs::LogGroup": _log_group,
@@ -505,6 +544,7 @@ CREATORS: dict[str, Callable[[_Stack, str, dict[str, Any]], dict[str, Any]]] = {
 
 def launch_workspace(
     session: boto3.Session,
+    *,
     template: Mapping[str, Any] | None = None,
     stack_name: str = "SC-ml-workspace",
     **params: Any,
