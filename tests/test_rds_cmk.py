@@ -48,6 +48,7 @@ MOTO_DBI_RESOURCE_ID = "db-M5ENSHXFPU6XHZ4G4ZEI5QIO2U"
 MOTO_DEFAULT_KEY = "default_kms_key_id"
 EXEMPT_KEY = "ml-guardrails:exemption"
 CMK_ALIAS = "alias/ml-rds"
+EXPERIMENTS_ALIAS = "alias/ml-experiments"
 _KEY_ID = re.compile(
     r"^(?:mrk-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$|^mrk-[0-9a-f]{32}$"
 )
@@ -124,10 +125,12 @@ def seed_rds_cmk(session: boto3.Session) -> None:
     ml-legacy-reporting         DBInstance  NON_COMPLIANT   PostgreSQL, not encrypted
     ml-sandbox                  DBInstance  NOT_APPLICABLE  not encrypted, exempted (else NON_COMPLIANT)
     ml-experiments              DBCluster   COMPLIANT       Aurora PostgreSQL, customer managed key (ARN)
+                                                            alias/ml-experiments
     ml-experiments-instance-1   DBInstance  NOT_APPLICABLE  member of ml-experiments
     ml-model-registry           DBCluster   NON_COMPLIANT   Aurora MySQL, not encrypted
 
-    Two distinct keys are used by the DBs the rule must ask KMS about: the CMK and aws/rds.
+    Each DB the rule must ask KMS about uses its own key (alias/ml-rds, aws/rds, alias/ml-experiments), so
+    a fault on one DescribeKey touches one DB; sharing a key is shown by test_one_describe_per_shared_key.
     """
     kms, rds = session.client("kms"), session.client("rds")
     key = kms.create_key(
@@ -135,6 +138,8 @@ def seed_rds_cmk(session: boto3.Session) -> None:
         Tags=[{"TagKey": "project", "TagValue": "ml-platform"}],
     )["KeyMetadata"]
     kms.create_alias(AliasName=CMK_ALIAS, TargetKeyId=key["KeyId"])
+    experiments_key = kms.create_key(Description="ml-experiments: customer managed key")["KeyMetadata"]
+    kms.create_alias(AliasName=EXPERIMENTS_ALIAS, TargetKeyId=experiments_key["KeyId"])
     aws_shaped_rds(session)
     team = [{"Key": "team", "Value": "ml-platform"}]
 
@@ -157,7 +162,11 @@ def seed_rds_cmk(session: boto3.Session) -> None:
         "ml-sandbox", "postgres", Tags=[*team, {"Key": EXEMPT_KEY, "Value": "sandbox data only, RISK-91"}]
     )
     for name, engine, encryption in (
-        ("ml-experiments", "aurora-postgresql", {"StorageEncrypted": True, "KmsKeyId": key["Arn"]}),
+        (
+            "ml-experiments",
+            "aurora-postgresql",
+            {"StorageEncrypted": True, "KmsKeyId": experiments_key["Arn"]},
+        ),
         ("ml-model-registry", "aurora-mysql", {}),
     ):
         rds.create_db_cluster(
@@ -297,7 +306,8 @@ def test_moto_is_made_aws_shaped(rec: PutEvaluationsRecorder) -> None:
     assert rec.session.client("kms").describe_key(KeyId=aws_rds)["KeyMetadata"]["KeyManager"] == "AWS"
     assert "KmsKeyId" not in instances["ml-legacy-reporting"]
     clusters = {c["DBClusterIdentifier"]: c for c in rds.describe_db_clusters()["DBClusters"]}
-    assert clusters["ml-experiments"]["KmsKeyId"] == cmk
+    experiments = rec.session.client("kms").describe_key(KeyId=EXPERIMENTS_ALIAS)["KeyMetadata"]["Arn"]
+    assert clusters["ml-experiments"]["KmsKeyId"] == experiments
     assert "KmsKeyId" not in clusters["ml-model-registry"]
 
 
@@ -313,13 +323,13 @@ def test_seed_and_sweep_show_every_verdict(rec: PutEvaluationsRecorder) -> None:
     assert types[ids["ml-experiments"]] == types[ids["ml-model-registry"]] == DB_CLUSTER
     assert types[ids["ml-feature-store"]] == DB_INSTANCE
     assert all(0 < len(e.annotation) <= 256 for e in evaluations)
-    # one listing each, DescribeKey once per distinct key (the CMK serves two DBs)
+    # one listing each, DescribeKey once per key
     assert [op for op, _ in calls if op.startswith("DescribeDB")] == [
         "DescribeDBInstances",
         "DescribeDBClusters",
     ]
     described = [p["KeyId"] for op, p in calls if op == "DescribeKey"]
-    assert len(described) == len(set(described)) == 2
+    assert len(described) == len(set(described)) == 3
 
 
 def test_sweep_annotations(rec: PutEvaluationsRecorder) -> None:
@@ -341,6 +351,8 @@ def test_allowlist_in_the_sweep(rec: PutEvaluationsRecorder) -> None:
     verdicts = by_name(rec.session, evaluations)
     assert verdicts["ml-feature-store"] == verdicts["ml-experiments"] == NC
     cmk = rec.session.client("kms").describe_key(KeyId=CMK_ALIAS)["KeyMetadata"]["Arn"]
+    evaluations, _ = sweep(rec.session, {"KmsKeyArns": cmk})
+    assert by_name(rec.session, evaluations)["ml-experiments"] == NC
     evaluations, _ = sweep(rec.session, {"KmsKeyArns": f"{other},{cmk}"})
     assert by_name(rec.session, evaluations)["ml-feature-store"] == C
 
@@ -477,23 +489,51 @@ def test_e2e_periodic_trigger(rec: PutEvaluationsRecorder) -> None:
 
 
 # ------------------------------------------------------------------------------------------ fail closed
+def add_second_cmk_instance(session: boto3.Session) -> str:
+    """Another instance under the seeded CMK alias/ml-rds (the key then serves two DBs); its resource id."""
+    session.client("rds").create_db_instance(
+        DBInstanceIdentifier="ml-feature-store-2",
+        DBInstanceClass="db.r6g.large",
+        Engine="postgres",
+        MasterUsername="mladmin",
+        MasterUserPassword="not-a-real-password-1",  # moto only
+        AllocatedStorage=100,
+        StorageEncrypted=True,
+        KmsKeyId=CMK_ALIAS,
+    )
+    return dbi_resource_id("ml-feature-store-2")
+
+
+def test_one_describe_per_shared_key(rec: PutEvaluationsRecorder) -> None:
+    seed_rds_cmk(rec.session)
+    second = add_second_cmk_instance(rec.session)
+    cmk = rec.session.client("kms").describe_key(KeyId=CMK_ALIAS)["KeyMetadata"]["Arn"]
+    log = CallLog(rec.session)
+    evaluations, failures = sweep(rec.session)
+    described = [p["KeyId"] for p in log.ops("DescribeKey")]
+    assert failures == []
+    assert {e.complianceResourceId: e.complianceType for e in evaluations}[second] == C
+    assert described.count(cmk) == 1 and len(described) == 3
+
+
 @pytest.mark.parametrize("code", ["AccessDeniedException", "ThrottlingException"])
 def test_one_unreadable_key_fails_only_the_dbs_using_it(rec: PutEvaluationsRecorder, code: str) -> None:
     seed_rds_cmk(rec.session)
+    second = add_second_cmk_instance(rec.session)
     cmk = rec.session.client("kms").describe_key(KeyId=CMK_ALIAS)["KeyMetadata"]["Arn"]
+    ids = resource_ids(rec.session)
     inject(rec.session, "kms.DescribeKey", error_code=code, when=lambda p: p.get("KeyId") == cmk)
     log = CallLog(rec.session)
     with pytest.raises(EvaluationIncomplete) as info:
         handle(RULE(), scheduled_event({"ExemptionTagKey": EXEMPT_KEY}), session=rec.session)
-    ids = resource_ids(rec.session)
     failed = {f.resource_id for f in info.value.failures}
-    assert failed == {ids["ml-feature-store"], ids["ml-experiments"]}
+    assert failed == {ids["ml-feature-store"], second}
     assert {f.operation for f in info.value.failures} == {"DescribeKey"}
     assert {f.code for f in info.value.failures} == {code}
     verdicts = rec.verdicts()
-    assert ids["ml-feature-store"] not in verdicts and ids["ml-experiments"] not in verdicts
-    assert len(verdicts) == len(SEEDED_VERDICTS) - 2
-    # the error is cached: one DescribeKey attempt series for the CMK, not one per DB
+    assert not failed & set(verdicts)
+    assert len(verdicts) == len(SEEDED_VERDICTS) - 1  # 7 seeded + 1 added - 2 failed
+    # the error is cached: one DescribeKey (with its retries) for the CMK, not one per DB
     assert len([p for p in log.ops("DescribeKey") if p["KeyId"] == cmk]) == 1
     if code == "AccessDeniedException":
         assert all("Allow kms:DescribeKey" in f.message for f in info.value.failures)

@@ -41,7 +41,8 @@ Scenarios (the tests follow this list):
   Scenario 13: Given DescribeKey denied (a shared CMK of another account whose key policy does not grant
                this rule's role kms:DescribeKey) or throttled
                Then a failed evaluation naming the key and what to grant, never COMPLIANT
-  Scenario 14: Given StorageEncrypted true without KmsKeyId, or a missing/ill-typed StorageEncrypted
+  Scenario 14: Given StorageEncrypted true without KmsKeyId, a missing/ill-typed StorageEncrypted, an
+               instance without Engine, or an Aurora/Neptune/DocumentDB instance without DBClusterIdentifier
                Then a failed evaluation (MalformedConfigurationItem), never a guess
 
 Call budget: change trigger -- 0 calls, except one ``kms:DescribeKey`` when only KMS can decide (Scenarios
@@ -386,24 +387,22 @@ class RDS_STORAGE_ENCRYPTED_WITH_CMK(GuardrailRule[Params]):
         resolver: KeyResolver,
     ) -> Evaluation:
         operation = "DescribeDBInstances" if resource_type == DB_INSTANCE else "DescribeDBClusters"
+        # Anything missing from the listed entry is reported against the listing call, not a CI.
         with reading(operation):
             db = view(entry)
-        resolver.learn_account(_account_of(db.arn))
-        exempt = params.exemption(resource_type, db.resource_id, db.tags)
-        if exempt is not None:
-            return exempt
-        verdict = evaluate_db(db, params.rule, resolver.resolve)
+            resolver.learn_account(_account_of(db.arn))
+            exempt = params.exemption(resource_type, db.resource_id, db.tags)
+            if exempt is not None:
+                return exempt
+            verdict = evaluate_db(db, params.rule, resolver.resolve)
         return make_evaluation(verdict.compliance, resource_type, db.resource_id, verdict.annotation)
 
 
 def _label(entry: Any, id_field: str) -> str:
-    """The resource id to report a failure against (the identifier when the id itself is missing)."""
-    if isinstance(entry, Mapping):
-        for name in (id_field, "DBInstanceIdentifier", "DBClusterIdentifier"):
-            value = entry.get(name)
-            if isinstance(value, str) and value:
-                return value
-    return "?"
+    """Config's resource id to report a failure against; "?" when the entry lacks it (the failure's message
+    then names the DB's identifier)."""
+    value = entry.get(id_field) if isinstance(entry, Mapping) else None
+    return value if isinstance(value, str) and value else "?"
 
 
 lambda_handler = lambda_handler_for(RDS_STORAGE_ENCRYPTED_WITH_CMK)

@@ -46,6 +46,10 @@ RESOURCE_TYPES = (DB_INSTANCE, DB_CLUSTER)
 # botocore 1.44.8, rds 2014-10-31: DBInstance/DBCluster StorageEncryptionType.
 ENCRYPTION_TYPES = frozenset({"none", "sse-kms", "sse-rds"})
 AWS_OWNED = "sse-rds"
+# Engines whose instances exist only inside a DB cluster (CreateDBInstance: Aurora instances need
+# DBClusterIdentifier; Neptune and DocumentDB instances are cluster members too). An instance of such an
+# engine without DBClusterIdentifier is a malformed record, never a standalone DB to pass.
+CLUSTER_ONLY_ENGINE_PREFIXES = ("aurora", "neptune", "docdb")
 
 
 @dataclass(frozen=True)
@@ -94,12 +98,12 @@ class RdsStorage:
     @classmethod
     def from_db_instance(cls, instance: Mapping[str, Any]) -> RdsStorage:
         """The view of one ``DBInstance`` of DescribeDBInstances."""
-        where = "DescribeDBInstances DBInstance"
+        where = f"DescribeDBInstances DBInstance {instance.get('DBInstanceIdentifier', '?')}"
         resource_id = as_str(require_field(instance, "DbiResourceId", where=where), f"{where}.DbiResourceId")
         return cls._from(
             DB_INSTANCE,
             instance,
-            where=f"{where} {resource_id}",
+            where=where,
             resource_id=resource_id,
             tags=tags_from(get_field(instance, "TagList")),
         )
@@ -107,14 +111,14 @@ class RdsStorage:
     @classmethod
     def from_db_cluster(cls, cluster: Mapping[str, Any]) -> RdsStorage:
         """The view of one ``DBCluster`` of DescribeDBClusters."""
-        where = "DescribeDBClusters DBCluster"
+        where = f"DescribeDBClusters DBCluster {cluster.get('DBClusterIdentifier', '?')}"
         resource_id = as_str(
             require_field(cluster, "DbClusterResourceId", where=where), f"{where}.DbClusterResourceId"
         )
         return cls._from(
             DB_CLUSTER,
             cluster,
-            where=f"{where} {resource_id}",
+            where=where,
             resource_id=resource_id,
             tags=tags_from(get_field(cluster, "TagList")),
         )
@@ -138,9 +142,18 @@ class RdsStorage:
             return as_str(value, f"{where}: {names[0]}")
 
         instance = resource_type == DB_INSTANCE
+        engine = optional_text("Engine")
         if instance:
             identifier = optional_text("DBInstanceIdentifier") or name or resource_id
             cluster = optional_text("DBClusterIdentifier")
+            # Membership decides applicability, so what decides membership must be there: the engine, and
+            # for cluster-only engines the cluster's identifier.
+            if engine is None:
+                raise MalformedConfigurationItem(f"{where} has no Engine")
+            if cluster is None and engine.lower().startswith(CLUSTER_ONLY_ENGINE_PREFIXES):
+                raise MalformedConfigurationItem(
+                    f"{where}: a {engine} instance without DBClusterIdentifier (it must belong to a cluster)"
+                )
             status = optional_text("DBInstanceStatus")
             own_arn = arn or optional_text("DBInstanceArn")
         else:
@@ -161,7 +174,7 @@ class RdsStorage:
             kms_key_id=kms_key_id,
             encryption_type=encryption_type,
             cluster_identifier=cluster,
-            engine=optional_text("Engine"),
+            engine=engine,
             status=status,
             arn=own_arn,
             tags=dict(tags or {}),
