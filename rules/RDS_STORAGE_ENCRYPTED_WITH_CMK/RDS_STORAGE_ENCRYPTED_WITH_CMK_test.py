@@ -313,6 +313,28 @@ class ViewTest(unittest.TestCase):
         with self.assertRaises(MalformedConfigurationItem):
             RdsStorage.from_db_cluster({k: v for k, v in api_cluster.items() if k != "StorageEncrypted"})
 
+    def test_membership_facts_must_be_there(self) -> None:
+        # Scenario 14: applicability hangs on Engine and, for cluster-only engines, DBClusterIdentifier.
+        base = {
+            "DBInstanceIdentifier": "ml-experiments-instance-1",
+            "DbiResourceId": "db-ZYXWVUTSRQPONMLKJIHGFEDCB3",
+            "Engine": "aurora-postgresql",
+            "DBClusterIdentifier": "ml-experiments",
+            "StorageEncrypted": True,
+            "KmsKeyId": CMK,
+        }
+        self.assertEqual(RdsStorage.from_db_instance(base).cluster_identifier, "ml-experiments")
+        for engine in ("aurora-postgresql", "aurora-mysql", "aurora", "neptune", "docdb"):
+            orphan = {k: v for k, v in base.items() if k != "DBClusterIdentifier"}
+            with self.subTest(engine=engine), self.assertRaises(MalformedConfigurationItem):
+                RdsStorage.from_db_instance({**orphan, "Engine": engine})
+        with self.assertRaises(MalformedConfigurationItem):
+            RdsStorage.from_db_instance({k: v for k, v in base.items() if k != "Engine"})
+        # a Multi-AZ DB cluster member runs mysql/postgres: its DBClusterIdentifier alone marks it
+        standalone = {**base, "Engine": "postgres"}
+        del standalone["DBClusterIdentifier"]
+        self.assertIsNone(RdsStorage.from_db_instance(standalone).cluster_identifier)
+
 
 class ChangeTriggerTest(unittest.TestCase):
     """evaluate_change on configuration items (scenarios 2-14 through the change path)."""
@@ -423,6 +445,10 @@ class ChangeTriggerTest(unittest.TestCase):
             "storageEncrypted not a bool": with_config("rds_instance_cmk.json", storageEncrypted="maybe"),
             "encrypted without key": with_config("rds_instance_cmk.json", kmsKeyId=None),
             "key not a string": with_config("rds_instance_cmk.json", kmsKeyId=42),
+            "no engine": with_config("rds_instance_cmk.json", engine=None),
+            "aurora without cluster": with_config(
+                "rds_aurora_member_instance.json", dBClusterIdentifier=None
+            ),
         }
         for name, ci in cases.items():
             with self.subTest(name), self.assertRaises(MalformedConfigurationItem):
