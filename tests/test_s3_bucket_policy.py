@@ -328,3 +328,36 @@ def test_e2e_periodic_trigger(rec: PutEvaluationsRecorder) -> None:
     for posted in rec.evaluations:
         assert posted["OrderingTimestamp"] == NOTIFICATION_TIME
         assert posted["ComplianceResourceType"] == S3_BUCKET
+
+
+# ------------------------------------------------------------------------------------------ remediation
+def notify_finding(session: boto3.Session, rule: str, resource_id: str) -> dict[str, Any]:
+    """Run the rule's remediation as AWS Config would bind it (parameters.json), with the placeholder
+    topic replaced by a real one; returns the SNS envelope an SQS subscriber received."""
+    from ml_guardrails.runbooks import FakeClock, run_runbook
+
+    spec = get(rule).remediation
+    assert spec is not None and spec.target_id == "MlGuardrails-NotifyNonCompliantResource"
+    assert spec.automatic is False  # changing access is a human decision
+    sns, sqs = session.client("sns"), session.client("sqs")
+    topic = sns.create_topic(Name="ml-guardrails-findings")["TopicArn"]
+    queue = sqs.create_queue(QueueName="findings")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    parameters = spec.parameters_for(resource_id)
+    parameters["TopicArn"] = [topic]
+    execution = run_runbook(spec.runbook_path, parameters, session, clock=FakeClock())
+    assert execution.status == "Success", execution.failure_message
+    [message] = sqs.receive_message(QueueUrl=queue)["Messages"]
+    envelope: dict[str, Any] = json.loads(message["Body"])
+    return envelope
+
+
+def test_finding_notifies_through_the_bound_runbook(rec: PutEvaluationsRecorder) -> None:
+    envelope = notify_finding(rec.session, "S3_BUCKET_POLICY_ORG_ONLY", "ml-partner-exchange")
+    body = json.loads(envelope["Message"])
+    assert (body["rule"], body["resourceType"]) == ("S3_BUCKET_POLICY_ORG_ONLY", S3_BUCKET)
+    assert "ml-partner-exchange" in json.dumps(body)
+    assert "aws:PrincipalOrgID" in json.dumps(body)

@@ -327,3 +327,12 @@ def test_e2e_periodic_trigger(rec: PutEvaluationsRecorder) -> None:
     for posted in rec.evaluations:
         assert posted["OrderingTimestamp"] == NOTIFICATION_TIME
         assert posted["ComplianceResourceType"] == VPCE
+
+
+def test_finding_notifies_through_the_bound_runbook(rec: PutEvaluationsRecorder) -> None:
+    from tests.test_s3_bucket_policy import notify_finding
+
+    envelope = notify_finding(rec.session, "VPC_ENDPOINT_POLICY_ORG_ONLY", "vpce-0a1b2c3d4e5f60718")
+    body = json.loads(envelope["Message"])
+    assert (body["rule"], body["resourceType"]) == ("VPC_ENDPOINT_POLICY_ORG_ONLY", VPCE)
+    assert "aws:ResourceOrgID" in json.dumps(body)
