@@ -281,11 +281,22 @@ def test_bad_parameter_fails_naming_it_without_any_aws_call(
     assert log.calls == []
 
 
-def test_runtime_and_eks_runtime_together_are_refused(session: boto3.Session) -> None:
+@pytest.mark.parametrize("existing", [None, "EKS_RUNTIME_MONITORING"])
+def test_runtime_and_eks_runtime_together_enable_only_runtime_monitoring(
+    session: boto3.Session, existing: str | None
+) -> None:
+    # GuardDuty rejects both in one request; RUNTIME_MONITORING covers EKS
+    required = "RUNTIME_MONITORING,EKS_RUNTIME_MONITORING"
+    if existing:
+        session.client("guardduty").create_detector(
+            Enable=True, Features=[{"Name": existing, "Status": "ENABLED"}]
+        )
     log = CallLog(session)
-    message = failure_of(session, "RUNTIME_MONITORING,EKS_RUNTIME_MONITORING")
-    assert "names both RUNTIME_MONITORING and EKS_RUNTIME_MONITORING" in message
-    assert not log.names() & (WRITES | {"ListDetectors"})
+    execution = remediate(session, required)
+    assert execution.status == "Success", execution.failure_message
+    [write] = [params for op, params in log.calls if op in WRITES]
+    assert write["Features"] == [{"Name": "RUNTIME_MONITORING", "Status": "ENABLED"}]
+    assert verdict(session, RequiredFeatures=required)[0] == C
 
 
 # ------------------------------------------------------------------------- (4) faults around the write

@@ -20,9 +20,9 @@ Scenarios (the tests follow this list):
    Region), in GetDetector's Features
    Then NON_COMPLIANT, the annotation names each missing feature and how it is missing.
 6. Given RequiredFeatures with EKS_RUNTIME_MONITORING and a detector with RUNTIME_MONITORING ENABLED
-   Then EKS_RUNTIME_MONITORING counts as enabled: Runtime Monitoring includes EKS threat detection and
-   GuardDuty rejects both in one request (botocore guardduty model, DetectorFeatureConfiguration).
-   Naming both in RequiredFeatures is an invalid parameter for the same reason.
+   Then EKS_RUNTIME_MONITORING counts as enabled: Runtime Monitoring includes EKS threat detection, and
+   GuardDuty rejects both in one request (botocore guardduty model, DetectorFeatureConfiguration). Naming
+   both is therefore satisfied by RUNTIME_MONITORING alone (the runbook enables only it).
 7. Given a detector Status or feature Status this rule does not know
    Then NON_COMPLIANT naming the value (never COMPLIANT).
 8. Given a detector carrying the ExemptionTagKey tag
@@ -48,7 +48,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from rdklib import ComplianceType, Evaluation, InvalidParametersError
+from rdklib import ComplianceType, Evaluation
 
 from ml_guardrails.ci import MalformedConfigurationItem, as_list, as_str, reading, response_field, tags_from
 from ml_guardrails.engine import (
@@ -250,13 +250,7 @@ class GUARDDUTY_ENABLED(GuardrailRule[Params]):
     expected_account: str | None = None
 
     def make_params(self, values: Mapping[str, Any]) -> Params:
-        required: frozenset[str] = values.get("RequiredFeatures") or frozenset()
-        if {EKS_RUNTIME, RUNTIME} <= required:
-            raise InvalidParametersError(
-                "RequiredFeatures names both RUNTIME_MONITORING and EKS_RUNTIME_MONITORING: GuardDuty "
-                "rejects both together; RUNTIME_MONITORING includes EKS, so name only it."
-            )
-        return Params(required_features=required)
+        return Params(required_features=values.get("RequiredFeatures") or frozenset())
 
     def evaluate_periodic(
         self, event: Any, client_factory: ClientFactory, valid_rule_parameters: Any

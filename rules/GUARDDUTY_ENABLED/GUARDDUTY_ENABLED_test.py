@@ -202,9 +202,13 @@ class ParametersTest(unittest.TestCase):
             with self.subTest(value), self.assertRaisesRegex(InvalidParametersError, "RequiredFeatures"):
                 params(value)
 
-    def test_runtime_and_eks_runtime_together_are_refused(self) -> None:
-        with self.assertRaisesRegex(InvalidParametersError, "RequiredFeatures names both"):
-            params("RUNTIME_MONITORING,EKS_RUNTIME_MONITORING")
+    def test_runtime_and_eks_runtime_together_need_only_runtime_monitoring(self) -> None:
+        both = params("RUNTIME_MONITORING,EKS_RUNTIME_MONITORING")
+        on = detector(RUNTIME_MONITORING="ENABLED", EKS_RUNTIME_MONITORING="DISABLED")
+        self.assertEqual(rule.decide(on, both).compliance, C)
+        off = rule.decide(detector(EKS_RUNTIME_MONITORING="ENABLED", RUNTIME_MONITORING="DISABLED"), both)
+        self.assertEqual(off.compliance, NC)
+        self.assertIn("RUNTIME_MONITORING (DISABLED)", off.annotation)
 
     def test_unknown_parameter(self) -> None:
         with self.assertRaisesRegex(InvalidParametersError, "unknown parameter RequiredFeature"):
