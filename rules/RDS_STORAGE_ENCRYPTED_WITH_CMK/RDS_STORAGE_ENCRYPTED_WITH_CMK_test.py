@@ -10,8 +10,9 @@ Where the shapes come from:
   ``dBClusterIdentifier``, ``dbiResourceId``, ``storageEncrypted``, ``kmsKeyId``;
   ``AWS::RDS::DBCluster.properties.json``: ``dbclusterIdentifier``, ``dbClusterResourceId``,
   ``storageEncrypted``, ``kmsKeyId``). The resource ID is the DbiResourceId / DbClusterResourceId.
-* ``rds_instance_cmk.json`` / ``rds_aurora_member_instance.json``: derived from the instance sample (a
-  standalone PostgreSQL instance under a customer managed key; an Aurora PostgreSQL cluster member).
+* ``rds_instance_cmk.json`` / ``rds_instance_unencrypted.json`` / ``rds_aurora_member_instance.json``:
+  derived from the instance sample (standalone PostgreSQL instances under a customer managed key and
+  unencrypted; an Aurora PostgreSQL cluster member).
 * DescribeKey: the KeyMetadata fields of botocore 1.44.8's KMS model (``Arn``, ``KeyManager`` AWS |
   CUSTOMER).
 """
@@ -390,6 +391,7 @@ class ChangeTriggerTest(unittest.TestCase):
 
     def test_free_verdicts_make_no_call(self) -> None:
         variants = {
+            "unencrypted fixture": load("rds_instance_unencrypted.json"),
             "unencrypted": with_config("rds_instance_cmk.json", storageEncrypted=False, kmsKeyId=None),
             "aws owned": with_config(
                 "rds_rdk_sample_cluster.json",
