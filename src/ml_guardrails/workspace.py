@@ -74,7 +74,8 @@ for _tag in ("Ref", "GetAtt", "Sub", "Select", "GetAZs", "Join", "If", "Equals",
 def load_template(path: Path | None = None) -> dict[str, Any]:
     """The template as plain data, intrinsic functions in their long form."""
     with open(path or template_path(), encoding="utf-8") as handle:
-        doc = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506  # nosec B506 - a SafeLoader subclass
+        # _CfnLoader is a SafeLoader subclass that adds only the CloudFormation tags: no object construction.
+        doc = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506  # nosec B506
     if not isinstance(doc, dict) or not isinstance(doc.get("Resources"), dict):
         raise WorkspaceTemplateError(f"{path or template_path()}: not a CloudFormation template")
     return doc
