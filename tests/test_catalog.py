@@ -15,7 +15,7 @@ import pytest
 
 from ml_guardrails import catalog
 from ml_guardrails.catalog import CatalogError, RuleSpec
-from ml_guardrails.engine import GuardrailRule
+from ml_guardrails.engine import ACCOUNT_RESOURCE_TYPE, GuardrailRule
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = catalog.discover(ROOT / "rules")
@@ -50,9 +50,11 @@ def test_parameters_json_matches_the_rule(spec: RuleSpec) -> None:
         assert not declared[name].required or default, f"{name}: required parameter without a value"
     for name in spec.optional_parameters:
         assert declared[name].default is None, f"{name} has a default: it belongs in InputParameters"
-    assert set(spec.resource_types) == set(cls.RESOURCE_TYPES)
     assert spec.periodic, "every rule has a periodic trigger as well"
-    assert spec.resource_types, "every rule has a change trigger as well"
+    if spec.resource_types:
+        assert set(spec.resource_types) == set(cls.RESOURCE_TYPES)
+    else:  # no SourceEvents: a periodic-only rule, which can only evaluate the account
+        assert cls.RESOURCE_TYPES == (ACCOUNT_RESOURCE_TYPE,), "only account rules may lack a change trigger"
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)

@@ -44,13 +44,17 @@ def test_each_rule_has_its_function_and_config_rule(template: dict[str, Any], sp
         for r in resources_of(template, "AWS::Config::ConfigRule").values()
     }
     rule = rules[spec.name]["Properties"]
-    assert rule["Scope"]["ComplianceResourceTypes"] == list(spec.resource_types)
     messages = [d["MessageType"] for d in rule["Source"]["SourceDetails"]]
-    assert messages == [
-        "ConfigurationItemChangeNotification",
-        "OversizedConfigurationItemChangeNotification",
-        "ScheduledNotification",
-    ]
+    if spec.resource_types:
+        assert rule["Scope"]["ComplianceResourceTypes"] == list(spec.resource_types)
+        assert messages == [
+            "ConfigurationItemChangeNotification",
+            "OversizedConfigurationItemChangeNotification",
+            "ScheduledNotification",
+        ]
+    else:  # periodic only (AWS::::Account): no configuration items, so no scope and no change trigger
+        assert "Scope" not in rule
+        assert messages == ["ScheduledNotification"]
     function_id = rule["Source"]["SourceIdentifier"]["Fn::GetAtt"][0]
     function = template["Resources"][function_id]["Properties"]
     assert function["CodeUri"] == f"rules/{spec.name}/"
