@@ -22,16 +22,20 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 from rdklib import InvalidParametersError
 
 from ml_guardrails.catalog import get
+from ml_guardrails.ci import MalformedConfigurationItem
 from ml_guardrails.engine import EvaluationIncomplete, handle
 from ml_guardrails.testing import (
     ACCOUNT_ID,
@@ -513,6 +517,77 @@ def test_invalid_parameter_raises_and_posts_nothing(
     with pytest.raises(InvalidParametersError, match=name):
         handle(RULE(), event, session=aws.session)
     assert aws.calls == []
+
+
+# ------------------------------------------------------------------------------- property-based
+KEY_FORMS = (
+    None,
+    NOTEBOOK_KEY_ARN,
+    NOTEBOOK_KEY_ID,
+    TEAM_KEY_ARN,
+    "alias/ml-notebooks",
+    f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:alias/ml-notebooks",
+    "alias/aws/sagemaker",
+    f"arn:aws:kms:{REGION}:210987654321:key/{NOTEBOOK_KEY_ID}",
+)
+ANY_TEXT = st.text(max_size=300)
+# Text that is no KMS key reference: no alias/ or ARN shape (no "/" or ":"), not a key id.
+NOT_A_KEY = st.text(max_size=80).filter(
+    lambda t: "/" not in t and ":" not in t and not re.fullmatch(r"(?i)\s*(mrk-)?[0-9a-f-]{32,36}\s*", t)
+)
+
+
+def key_acceptable(key: str | None, allowlist: bool) -> bool | None:
+    """The oracle for the key sub-check (README semantics); None: the value is no key reference."""
+    if key is None or key.startswith(("alias/aws/", f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:alias/aws/")):
+        return False
+    if key not in KEY_FORMS:
+        return None
+    if not allowlist:
+        return True
+    return key in (NOTEBOOK_KEY_ARN, NOTEBOOK_KEY_ID)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    root=st.one_of(st.sampled_from([None, "Enabled", "Disabled", "disabled"]), ANY_TEXT),
+    imds=st.one_of(st.sampled_from([None, "1", "2", " 2", "02"]), ANY_TEXT),
+    key=st.one_of(st.sampled_from(KEY_FORMS), NOT_A_KEY),
+    status=st.sampled_from([None, "InService", "Stopped", "Failed", "Pending", "Deleting", "Updating"]),
+    allowlist=st.booleans(),
+    known_arn=st.booleans(),
+)
+def test_decision_is_compliant_only_when_every_subcheck_passes(
+    root: str | None, imds: str | None, key: str | None, status: str | None, allowlist: bool, known_arn: bool
+) -> None:
+    from ml_guardrails.resources.sagemaker_notebook import NotebookInstance
+
+    notebook = NotebookInstance(
+        name="nb",
+        arn=arn("nb") if known_arn else None,
+        direct_internet_access="Disabled",
+        subnet_id=None,
+        status=status,
+        root_access=root,
+        kms_key_id=key,
+        minimum_imds_version=imds,
+    )
+    params = mod.Params(kms_key_arns=frozenset({NOTEBOOK_KEY_ARN}) if allowlist else None)
+    try:
+        verdict = mod.decide(notebook, params)
+    except MalformedConfigurationItem:
+        # Only a value that is no key reference, or a bare key id whose account/Region is unknown.
+        assert status != "Deleting"
+        assert key_acceptable(key, allowlist) is None or (key == NOTEBOOK_KEY_ID and not known_arn)
+        return
+    assert len(verdict.annotation) <= 256
+    if status == "Deleting":
+        assert verdict.compliance == "NOT_APPLICABLE"
+        return
+    key_ok = key_acceptable(key, allowlist)
+    expected = root == "Disabled" and imds == "2" and key_ok is True
+    assert (verdict.compliance == "COMPLIANT") is expected, (verdict, key_ok)
+    assert verdict.compliance in ("COMPLIANT", "NON_COMPLIANT")
 
 
 def test_lambda_handler_is_exported() -> None:
