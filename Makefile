@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest rdk-test install clean template build sam-validate sam-build checkov audit fuzz-deep
+.PHONY: demo test lint typecheck pytest rdk-test install clean template build sam-validate sam-build checkov audit fuzz-deep bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -98,3 +98,8 @@ template: $(STAMP)
 # The deep fuzz profile (>= 10,000 examples per rule; long): not part of `make test`.
 fuzz-deep: $(STAMP)
 	HYPOTHESIS_PROFILE=deep $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz_rules.py tests/test_fuzz_parameters.py
+
+# Performance figures of issue 6 (cold start, API calls, sweeps against its own moto_server, CLI
+# scale-out): prints a table with each target and writes benchmarks/results.json. Not part of `make test`.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
