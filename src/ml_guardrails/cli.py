@@ -35,6 +35,7 @@ from ml_guardrails.scanning import (
     RuleJob,
     Scanner,
     ScanResult,
+    SessionMaker,
     UnitProgress,
     failure_row,
     organization_accounts,
@@ -232,18 +233,18 @@ def _session(args: argparse.Namespace) -> tuple[boto3.Session, str] | None:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    import boto3
-
-    profile: str | None = args.profile
-
-    def new_session() -> boto3.Session:
-        return boto3.Session(profile_name=profile) if profile else boto3.Session()
+    from botocore.exceptions import BotoCoreError
 
     problem = _scan_usage_problem(args)
     if problem:
         sys.stderr.write(f"error: {problem}\n")
         return EXIT_ERROR
-    base = new_session()
+    try:
+        sessions = SessionMaker(args.profile)
+    except BotoCoreError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_ERROR
+    base = sessions.base
     regions = list(dict.fromkeys(args.region or ()))
     home = base.region_name or (regions[0] if regions else None)
     if not home:
@@ -263,7 +264,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     if accounts is None:
         return EXIT_ERROR
     enabled = args.progress if args.progress is not None else sys.stderr.isatty()
-    scanner = Scanner(new_session, args.workers, UnitProgress(sys.stderr, enabled=enabled))
+    scanner = Scanner(sessions, args.workers, UnitProgress(sys.stderr, enabled=enabled))
     rows = scanner.run(Plan(accounts, regions, home, jobs))
     return emit(ScanResult(rows, errors), args.format, sys.stdout, sys.stderr, per_account=True)
 
