@@ -472,3 +472,14 @@ def test_account_failure_annotation_keeps_the_advice() -> None:
     (row,) = scanning._account_failure_rows(failed, [cli.rule_jobs(["KMS_CMK_ROTATION_ENABLED"])[0][0]])
     assert len(row.annotation) <= 256
     assert row.annotation.endswith("let this principal assume the role.")
+
+
+def test_worker_sessions_share_credentials_and_models_not_sessions() -> None:
+    maker = scanning.SessionMaker()
+    first, second = maker(), maker()
+    assert first is not second and first is not maker.base
+    assert first.get_credentials() is second.get_credentials() is maker.base.get_credentials()
+    loaders = {id(s._session.get_component("data_loader")) for s in (first, second, maker.base)}
+    assert len(loaders) == 1
+    paths = first._session.get_component("data_loader").search_paths
+    assert len(paths) == len(set(paths))

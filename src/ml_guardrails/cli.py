@@ -311,7 +311,9 @@ def _own_account_id(session: boto3.Session, region: str) -> str:
         sts = session.client("sts", region_name=region, config=config)
         return str(sts.get_caller_identity()["Account"])
     except Exception as exc:
-        sys.stderr.write(f"warning: could not read the account ID ({error_code(exc)}); rows say ''\n")
+        sys.stderr.write(
+            f"warning: could not read the account ID ({error_code(exc)}); rows carry an empty account\n"
+        )
         return ""
 
 

@@ -314,6 +314,10 @@ class Plan:
 
 
 class Scanner:
+    """Runs a :class:`Plan`: phase 1 readies each account (role, regions), phase 2 sweeps the units.
+    ``new_session`` makes one session per worker thread (a :class:`SessionMaker` in the CLI); ``workers``
+    None means :func:`default_workers` of each phase's size."""
+
     def __init__(
         self,
         new_session: Callable[[], boto3.Session],
