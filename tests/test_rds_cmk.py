@@ -13,9 +13,7 @@ Fields a fault removed stay removed: the hooks only rewrite moto's own placehold
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -33,7 +31,9 @@ from ml_guardrails.testing import (
     ACCOUNT_ID,
     NOTIFICATION_TIME,
     PutEvaluationsRecorder,
+    aws_shaped_rds,
     change_event,
+    dbi_resource_id,
     inject,
     oversized_event,
     scheduled_event,
@@ -44,14 +44,9 @@ RULE = SPEC.rule_class()
 DB_INSTANCE, DB_CLUSTER = "AWS::RDS::DBInstance", "AWS::RDS::DBCluster"
 C, NC, NA = ComplianceType.COMPLIANT, ComplianceType.NON_COMPLIANT, ComplianceType.NOT_APPLICABLE
 FIXTURES = Path(__file__).resolve().parent / "fixtures/ci"
-MOTO_DBI_RESOURCE_ID = "db-M5ENSHXFPU6XHZ4G4ZEI5QIO2U"
-MOTO_DEFAULT_KEY = "default_kms_key_id"
 EXEMPT_KEY = "ml-guardrails:exemption"
 CMK_ALIAS = "alias/ml-rds"
 EXPERIMENTS_ALIAS = "alias/ml-experiments"
-_KEY_ID = re.compile(
-    r"^(?:mrk-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$|^mrk-[0-9a-f]{32}$"
-)
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -59,61 +54,7 @@ def fixture(name: str) -> dict[str, Any]:
     return data
 
 
-# ------------------------------------------------------------------------------------------ AWS shapes
-def dbi_resource_id(identifier: str) -> str:
-    """A DbiResourceId in AWS's shape (``db-`` + 26 upper-case base32 characters), unique per identifier."""
-    digest = base64.b32encode(hashlib.sha256(identifier.encode()).digest()).decode()
-    return "db-" + digest[:26]
-
-
-def aws_shaped_rds(session: boto3.Session) -> None:
-    """Make moto's RDS and KMS answers on ``session`` look like AWS's (see the module docstring)."""
-    region = session.region_name
-    kms = session.client("kms")
-    aws_rds_key = kms.describe_key(KeyId="alias/aws/rds")["KeyMetadata"]
-
-    def key_arn(value: str) -> str:
-        return f"arn:aws:kms:{region}:{ACCOUNT_ID}:key/{value}" if _KEY_ID.match(value) else value
-
-    def fix_key(db: dict[str, Any]) -> None:
-        value = db.get("KmsKeyId")
-        if not isinstance(value, str):
-            return
-        if value == MOTO_DEFAULT_KEY:
-            if db.get("StorageEncrypted") is True:
-                db["KmsKeyId"] = aws_rds_key["Arn"]
-            else:
-                del db["KmsKeyId"]
-        elif value.startswith("alias/") and value != "alias/aws/rds":
-            target = kms.describe_key(KeyId=value)["KeyMetadata"]["Arn"]
-            db["KmsKeyId"] = target
-        elif value == "alias/aws/rds":
-            db["KmsKeyId"] = aws_rds_key["Arn"]
-        else:
-            db["KmsKeyId"] = key_arn(value)
-
-    def instances(parsed: dict[str, Any], **_: Any) -> None:
-        for db in parsed.get("DBInstances") or []:
-            if db.get("DbiResourceId") == MOTO_DBI_RESOURCE_ID and db.get("DBInstanceIdentifier"):
-                db["DbiResourceId"] = dbi_resource_id(db["DBInstanceIdentifier"])
-            fix_key(db)
-
-    def clusters(parsed: dict[str, Any], **_: Any) -> None:
-        for db in parsed.get("DBClusters") or []:
-            fix_key(db)
-
-    def describe_key(parsed: dict[str, Any], **_: Any) -> None:
-        metadata = parsed.get("KeyMetadata")
-        if (
-            isinstance(metadata, dict)
-            and metadata.get("KeyId") == aws_rds_key["KeyId"]
-            and "KeyManager" in metadata
-        ):
-            metadata["KeyManager"] = "AWS"
-
-    session.events.register("after-call.rds.DescribeDBInstances", instances)
-    session.events.register("after-call.rds.DescribeDBClusters", clusters)
-    session.events.register("after-call.kms.DescribeKey", describe_key)
+# AWS shapes: ml_guardrails.testing.aws_shaped_rds / dbi_resource_id (shared with the demo).
 
 
 def seed_rds_cmk(session: boto3.Session) -> None:

@@ -39,12 +39,14 @@ from ml_guardrails.ci import MalformedConfigurationItem
 from ml_guardrails.engine import EvaluationIncomplete, handle
 from ml_guardrails.testing import (
     ACCOUNT_ID,
+    IMDS,
     NOTIFICATION_TIME,
     REGION,
     PutEvaluationsRecorder,
     change_event,
     inject,
     oversized_event,
+    patch_moto_sagemaker,
     scheduled_event,
 )
 
@@ -57,7 +59,6 @@ ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/service-role/AmazonSageMaker-ExecutionRo
 NOTEBOOK_KEY_ID = "5e1f0c3a-7b2d-4c8e-9a6f-0d4b3c2a1e9f"
 NOTEBOOK_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{NOTEBOOK_KEY_ID}"  # the approved notebook key
 TEAM_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/8c9d0e1f-2a3b-4c5d-8e6f-7a8b9c0d1e2f"  # not approved
-IMDS = "InstanceMetadataServiceConfiguration"
 # The demo (and the fault matrix) run the rule with these parameters.
 DEMO_PARAMETERS = {"ExemptionTagKey": EXEMPTION_TAG, "KmsKeyArns": NOTEBOOK_KEY_ARN}
 
@@ -66,58 +67,7 @@ def arn(name: str) -> str:
     return f"arn:aws:sagemaker:{REGION}:{ACCOUNT_ID}:notebook-instance/{name}"
 
 
-# --------------------------------------------------------------------------------------- moto's gaps
-_PATCHED = {"done": False}
-
-
-def patch_moto_sagemaker() -> None:
-    """Teach moto 5.2.5 what AWS does and moto lacks (idempotent; see the module docstring): store and
-    return InstanceMetadataServiceConfiguration, and implement UpdateNotebookInstance (Stopped only)."""
-    if _PATCHED["done"]:
-        return
-    from moto.core.responses import EmptyResult
-    from moto.sagemaker import models, responses
-    from moto.sagemaker.exceptions import ValidationError
-
-    notebook_cls: Any = models.FakeSagemakerNotebookInstance
-    response_cls: Any = responses.SageMakerResponse
-    original_to_dict = notebook_cls.to_dict
-    original_create = response_cls.create_notebook_instance
-
-    def to_dict(self: Any) -> dict[str, Any]:
-        result: dict[str, Any] = original_to_dict(self)
-        version = getattr(self, "ml_guardrails_imds", None)
-        if version is not None:
-            result[IMDS] = {"MinimumInstanceMetadataServiceVersion": version}
-        return result
-
-    def create_notebook_instance(self: Any) -> Any:
-        result = original_create(self)
-        config = self._get_param(IMDS)
-        if config:
-            notebook = self.sagemaker_backend.get_notebook_instance(self._get_param("NotebookInstanceName"))
-            notebook.ml_guardrails_imds = config.get("MinimumInstanceMetadataServiceVersion")
-        return result
-
-    def update_notebook_instance(self: Any) -> Any:
-        notebook = self.sagemaker_backend.get_notebook_instance(self._get_param("NotebookInstanceName"))
-        if notebook.status != "Stopped":
-            raise ValidationError(
-                message=f"Status ({notebook.status}) not in ([Stopped]). Unable to transition to (Updating) "
-                f"for Notebook Instance ({notebook.arn})"
-            )
-        root = self._get_param("RootAccess")
-        if root is not None:
-            notebook.root_access = root
-        config = self._get_param(IMDS)
-        if config:
-            notebook.ml_guardrails_imds = config.get("MinimumInstanceMetadataServiceVersion")
-        return EmptyResult()
-
-    notebook_cls.to_dict = to_dict
-    response_cls.create_notebook_instance = create_notebook_instance
-    response_cls.update_notebook_instance = update_notebook_instance
-    _PATCHED["done"] = True
+# moto's gaps: ml_guardrails.testing.patch_moto_sagemaker (shared with the demo).
 
 
 # ------------------------------------------------------------------------------------- the seed

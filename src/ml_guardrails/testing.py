@@ -9,8 +9,11 @@ has neither ``notificationCreationTime`` nor ``recordVersion``).
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,3 +165,138 @@ def inject(
 
     session.events.register(f"provide-client-params.{service}.{api}", _capture)
     session.events.register(f"before-call.{service}.{api}", _before_call_with_params)
+
+
+# ------------------------------------------------------------------------ moto made AWS-shaped
+# moto 5.2.5 differs from AWS in ways the rules must not depend on. These helpers make moto answer as AWS
+# does; the demo and the tests share them (tests/test_rds_cmk.py, tests/test_sagemaker_hardened.py).
+MOTO_DBI_RESOURCE_ID = "db-M5ENSHXFPU6XHZ4G4ZEI5QIO2U"
+MOTO_DEFAULT_KEY = "default_kms_key_id"
+_KEY_ID = re.compile(
+    r"^(?:mrk-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$|^mrk-[0-9a-f]{32}$"
+)
+
+
+def dbi_resource_id(identifier: str) -> str:
+    """A DbiResourceId in AWS's shape (``db-`` + 26 upper-case base32 characters), unique per identifier."""
+    digest = base64.b32encode(hashlib.sha256(identifier.encode()).digest()).decode()
+    return "db-" + digest[:26]
+
+
+def aws_shaped_rds(session: boto3.Session) -> None:
+    """Make moto's RDS and KMS answers on clients of ``session`` look like AWS's:
+
+    * every moto DB instance has the same ``DbiResourceId`` (AWS: unique per instance, and AWS Config's
+      resource ID): a unique one is derived from the identifier;
+    * ``KmsKeyId`` is echoed as given (AWS: the key ARN, whatever form CreateDBInstance got) and is the
+      string ``default_kms_key_id`` when none was given (AWS: the ARN of the ``aws/rds`` key when
+      encrypted, absent when not): rewritten to the ARN / the aws/rds key's ARN / removed;
+    * ``alias/aws/*`` keys report ``KeyManager: CUSTOMER`` (AWS: ``AWS``): the aws/rds key answers AWS.
+
+    Fields a fault removed stay removed: the hooks only rewrite moto's own placeholder values."""
+    region = session.region_name
+    kms: Any = session.client("kms")
+    account = session.client("sts").get_caller_identity()["Account"]
+    aws_rds_key = kms.describe_key(KeyId="alias/aws/rds")["KeyMetadata"]
+
+    def key_arn(value: str) -> str:
+        return f"arn:aws:kms:{region}:{account}:key/{value}" if _KEY_ID.match(value) else value
+
+    def fix_key(db: dict[str, Any]) -> None:
+        value = db.get("KmsKeyId")
+        if not isinstance(value, str):
+            return
+        if value == MOTO_DEFAULT_KEY:
+            if db.get("StorageEncrypted") is True:
+                db["KmsKeyId"] = aws_rds_key["Arn"]
+            else:
+                del db["KmsKeyId"]
+        elif value == "alias/aws/rds":
+            db["KmsKeyId"] = aws_rds_key["Arn"]
+        elif value.startswith("alias/"):
+            db["KmsKeyId"] = kms.describe_key(KeyId=value)["KeyMetadata"]["Arn"]
+        else:
+            db["KmsKeyId"] = key_arn(value)
+
+    def instances(parsed: dict[str, Any], **_: Any) -> None:
+        for db in parsed.get("DBInstances") or []:
+            if db.get("DbiResourceId") == MOTO_DBI_RESOURCE_ID and db.get("DBInstanceIdentifier"):
+                db["DbiResourceId"] = dbi_resource_id(db["DBInstanceIdentifier"])
+            fix_key(db)
+
+    def clusters(parsed: dict[str, Any], **_: Any) -> None:
+        for db in parsed.get("DBClusters") or []:
+            fix_key(db)
+
+    def describe_key(parsed: dict[str, Any], **_: Any) -> None:
+        metadata = parsed.get("KeyMetadata")
+        if (
+            isinstance(metadata, dict)
+            and metadata.get("KeyId") == aws_rds_key["KeyId"]
+            and "KeyManager" in metadata
+        ):
+            metadata["KeyManager"] = "AWS"
+
+    session.events.register("after-call.rds.DescribeDBInstances", instances)
+    session.events.register("after-call.rds.DescribeDBClusters", clusters)
+    session.events.register("after-call.kms.DescribeKey", describe_key)
+
+
+IMDS = "InstanceMetadataServiceConfiguration"
+_SAGEMAKER_PATCHED = {"done": False}
+
+
+def patch_moto_sagemaker() -> None:
+    """Teach moto 5.2.5's SageMaker *model* what AWS does and moto lacks (idempotent, process-wide; below
+    botocore, so faults injected at the botocore layer still apply):
+
+    * moto ignores ``InstanceMetadataServiceConfiguration`` on CreateNotebookInstance and never returns it
+      from DescribeNotebookInstance; AWS returns it (botocore: DescribeNotebookInstanceOutput member):
+      the setting given at creation or by an update is stored and returned;
+    * moto does not implement UpdateNotebookInstance: it applies RootAccess and the IMDS configuration,
+      and is refused unless the notebook is Stopped, as AWS refuses it."""
+    if _SAGEMAKER_PATCHED["done"]:
+        return
+    from moto.core.responses import EmptyResult
+    from moto.sagemaker import models, responses
+    from moto.sagemaker.exceptions import ValidationError
+
+    notebook_cls: Any = models.FakeSagemakerNotebookInstance
+    response_cls: Any = responses.SageMakerResponse
+    original_to_dict = notebook_cls.to_dict
+    original_create = response_cls.create_notebook_instance
+
+    def to_dict(self: Any) -> dict[str, Any]:
+        result: dict[str, Any] = original_to_dict(self)
+        version = getattr(self, "ml_guardrails_imds", None)
+        if version is not None:
+            result[IMDS] = {"MinimumInstanceMetadataServiceVersion": version}
+        return result
+
+    def create_notebook_instance(self: Any) -> Any:
+        result = original_create(self)
+        config = self._get_param(IMDS)
+        if config:
+            notebook = self.sagemaker_backend.get_notebook_instance(self._get_param("NotebookInstanceName"))
+            notebook.ml_guardrails_imds = config.get("MinimumInstanceMetadataServiceVersion")
+        return result
+
+    def update_notebook_instance(self: Any) -> Any:
+        notebook = self.sagemaker_backend.get_notebook_instance(self._get_param("NotebookInstanceName"))
+        if notebook.status != "Stopped":
+            raise ValidationError(
+                message=f"Status ({notebook.status}) not in ([Stopped]). Unable to transition to (Updating) "
+                f"for Notebook Instance ({notebook.arn})"
+            )
+        root = self._get_param("RootAccess")
+        if root is not None:
+            notebook.root_access = root
+        config = self._get_param(IMDS)
+        if config:
+            notebook.ml_guardrails_imds = config.get("MinimumInstanceMetadataServiceVersion")
+        return EmptyResult()
+
+    notebook_cls.to_dict = to_dict
+    response_cls.create_notebook_instance = create_notebook_instance
+    response_cls.update_notebook_instance = update_notebook_instance
+    _SAGEMAKER_PATCHED["done"] = True
