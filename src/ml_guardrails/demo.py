@@ -10,7 +10,14 @@ The landscape is partly insecure on purpose -- the drift a platform team meets i
 * KMS keys: rotating and non-rotating customer keys, plus keys where rotation does not apply
   (asymmetric signing, HMAC, pending deletion);
 * S3 buckets: SSE-KMS with a customer key and bucket key, DSSE-KMS, SSE-S3, and SSE-KMS with the
-  AWS-managed ``aws/s3`` key.
+  AWS-managed ``aws/s3`` key; one bucket policy limited to the organization and TLS, the others without
+  one, and a public sample bucket exempted by tag;
+* VPC endpoints: the S3 gateway endpoint with the data-perimeter policy, a SageMaker API endpoint with the
+  default full-access policy, an STS endpoint exempted by tag;
+* RDS: a feature store on a customer key, a label store on the AWS-managed ``aws/rds`` key, an exempted
+  sandbox without encryption;
+* GuardDuty: never turned on in the Region;
+* an SNS topic for the findings no runbook may fix on its own (access policies, database encryption).
 
 Nothing here reaches AWS: moto intercepts every call in-process, and fake credentials are set for the
 duration of the demo.
@@ -26,17 +33,26 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from typing import IO, TYPE_CHECKING, Any
 
+from ml_guardrails.testing import aws_shaped_rds, patch_moto_sagemaker
+
 if TYPE_CHECKING:
     import boto3
 
 REGION = "us-east-1"
 EXEMPTION_TAG = "ml-guardrails:exemption"
+ORGANIZATION_ID = "o-a1b2c3d4e5"  # the demo bank's (fictional) AWS Organizations id
+EXEMPT = {"ExemptionTagKey": EXEMPTION_TAG}
 # The parameters the demo scans with: the exemption tag is set so that the sandbox VPC shows as exempt.
 DEMO_PARAMETERS: dict[str, dict[str, Any]] = {
     "SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET": {"ExemptionTagKey": EXEMPTION_TAG},
     "KMS_CMK_ROTATION_ENABLED": {"ExemptionTagKey": EXEMPTION_TAG},
     "S3_BUCKET_SSE_KMS_ENFORCED": {"ExemptionTagKey": EXEMPTION_TAG},
     "VPC_FLOW_LOGS_ENABLED": {"ExemptionTagKey": EXEMPTION_TAG},
+    "GUARDDUTY_ENABLED": dict(EXEMPT),
+    "RDS_STORAGE_ENCRYPTED_WITH_CMK": dict(EXEMPT),
+    "SAGEMAKER_NOTEBOOK_HARDENED": dict(EXEMPT),
+    "S3_BUCKET_POLICY_ORG_ONLY": {"OrganizationId": ORGANIZATION_ID, **EXEMPT},
+    "VPC_ENDPOINT_POLICY_ORG_ONLY": {"OrganizationId": ORGANIZATION_ID, **EXEMPT},
 }
 _FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -72,6 +88,52 @@ def embedded_account() -> Iterator[boto3.Session]:
 
 def _tags(name: str, **extra: str) -> list[dict[str, str]]:
     return [{"Key": "Name", "Value": name}, *({"Key": k, "Value": v} for k, v in extra.items())]
+
+
+def _org_only_statement(sid: str, actions: list[str], resources: list[str], **extra: str) -> dict[str, Any]:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": actions,
+        "Resource": resources,
+        "Condition": {"StringEquals": {"aws:PrincipalOrgID": ORGANIZATION_ID, **extra}},
+    }
+
+
+# aws-samples/data-perimeter-policy-examples, vpc_endpoint_policies/default_endpoint_policy.json (the first
+# two statements): the organization's identities to its resources, and AWS services acting for it.
+PERIMETER_ENDPOINT_POLICY: dict[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [
+        _org_only_statement(
+            "AllowRequestsByOrgsIdentitiesToOrgsResources",
+            ["*"],
+            ["*"],
+            **{"aws:ResourceOrgID": ORGANIZATION_ID},
+        ),
+        {
+            "Sid": "AllowRequestsByAWSServicePrincipals",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"Bool": {"aws:PrincipalIsAWSService": "true"}},
+        },
+    ],
+}
+
+
+def _tls_only(bucket: str) -> dict[str, Any]:
+    """The S3 User Guide's RestrictToTLSRequestsOnly statement (example-bucket-policies.html)."""
+    return {
+        "Sid": "RestrictToTLSRequestsOnly",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
 
 
 def seed_network(session: boto3.Session) -> dict[str, str]:
@@ -125,7 +187,25 @@ def seed_network(session: boto3.Session) -> dict[str, str]:
         ServiceName=f"com.amazonaws.{REGION}.s3",
         VpcEndpointType="Gateway",
         RouteTableIds=[isolated_rtb],
+        PolicyDocument=json.dumps(PERIMETER_ENDPOINT_POLICY),
+        TagSpecifications=[{"ResourceType": "vpc-endpoint", "Tags": _tags("ml-isolated-s3")}],
     )
+    # Interface endpoints: SageMaker API left with the default full-access policy; STS exempted by tag.
+    for name, service, tags in (
+        ("ml-isolated-sagemaker-api", "sagemaker.api", {}),
+        (
+            "ml-isolated-sts",
+            "sts",
+            {EXEMPTION_TAG: "Network team's STS endpoint, policy under review RA-3107"},
+        ),
+    ):
+        ec2.create_vpc_endpoint(
+            VpcId=isolated,
+            ServiceName=f"com.amazonaws.{REGION}.{service}",
+            VpcEndpointType="Interface",
+            SubnetIds=[isolated_subnet],
+            TagSpecifications=[{"ResourceType": "vpc-endpoint", "Tags": _tags(name, **tags)}],
+        )
     flow_log(isolated, "ALL")
 
     # 2. A VPC whose "private" subnet egresses through a NAT gateway; flow logs capture only REJECTs.
@@ -166,15 +246,32 @@ def seed_notebooks(session: boto3.Session, net: dict[str, str], kms_key_id: str)
         group: str = ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc_id)["GroupId"]
         return group
 
+    patch_moto_sagemaker()  # moto drops the IMDS setting and lacks UpdateNotebookInstance (the runbook's)
+    imds_v2 = {"MinimumInstanceMetadataServiceVersion": "2"}
+    private_sg = sg(net["isolated_subnet"], "nb-private")
     sm.create_notebook_instance(
         NotebookInstanceName="fraud-detection-private",
         InstanceType="ml.t3.medium",
         RoleArn=role,
         SubnetId=net["isolated_subnet"],
-        SecurityGroupIds=[sg(net["isolated_subnet"], "nb-private")],
+        SecurityGroupIds=[private_sg],
         DirectInternetAccess="Disabled",
         RootAccess="Disabled",
         KmsKeyId=kms_key_id,
+        InstanceMetadataServiceConfiguration=imds_v2,
+    )
+    # Private, but its vendor image needs root: exempted from hardening by the risk team.
+    sm.create_notebook_instance(
+        NotebookInstanceName="ml-vendor-image",
+        InstanceType="ml.t3.medium",
+        RoleArn=role,
+        SubnetId=net["isolated_subnet"],
+        SecurityGroupIds=[private_sg],
+        DirectInternetAccess="Disabled",
+        KmsKeyId=kms_key_id,
+        Tags=[
+            {"Key": EXEMPTION_TAG, "Value": "Risk acceptance RA-4410: vendor image needs root, to 2027-03-31"}
+        ],
     )
     sm.create_notebook_instance(
         NotebookInstanceName="churn-model-sandbox",
@@ -189,6 +286,7 @@ def seed_notebooks(session: boto3.Session, net: dict[str, str], kms_key_id: str)
         SubnetId=net["nat_subnet"],
         SecurityGroupIds=[sg(net["nat_subnet"], "nb-nat")],
         DirectInternetAccess="Disabled",
+        KmsKeyId=kms_key_id,  # encrypted, but root access and IMDSv1 left at the API defaults
     )
 
 
@@ -230,9 +328,52 @@ def seed_buckets(session: boto3.Session, keys: dict[str, str]) -> None:
         "bank-ml-features-dsse",
         {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms:dsse", "KMSMasterKeyID": key_arn}},
     )
+    # Shared with the organization only, over TLS only.
+    s3.put_bucket_policy(
+        Bucket="bank-ml-training-data",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    _org_only_statement(
+                        "AllowOrganizationRead",
+                        ["s3:GetObject", "s3:ListBucket"],
+                        ["arn:aws:s3:::bank-ml-training-data", "arn:aws:s3:::bank-ml-training-data/*"],
+                    ),
+                    _tls_only("bank-ml-training-data"),
+                ],
+            }
+        ),
+    )
     # What AWS applies to every new bucket since January 2023 (moto leaves new buckets unencrypted).
     bucket("bank-ml-scratch", {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}})
     bucket("bank-ml-model-artifacts", {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}})
+    # Public sample data, readable by anyone: the risk team accepted it for this bucket only.
+    bucket(
+        "bank-ml-public-samples",
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}},
+    )
+    s3.put_bucket_policy(
+        Bucket="bank-ml-public-samples",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "PublicRead",
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": "arn:aws:s3:::bank-ml-public-samples/*",
+                    }
+                ],
+            }
+        ),
+    )
+    s3.put_bucket_tagging(
+        Bucket="bank-ml-public-samples",
+        Tagging={"TagSet": [{"Key": EXEMPTION_TAG, "Value": "Public sample data, risk acceptance RA-1202"}]},
+    )
 
 
 FLOW_LOG_BUCKET = "bank-ml-vpc-flow-logs"
@@ -286,11 +427,43 @@ def seed_flow_log_bucket(session: boto3.Session, keys: dict[str, str]) -> str:
                         "Resource": f"arn:aws:s3:::{FLOW_LOG_BUCKET}",
                         "Condition": {"StringEquals": {"aws:SourceAccount": account}},
                     },
+                    _tls_only(FLOW_LOG_BUCKET),
                 ],
             }
         ),
     )
     return f"arn:aws:s3:::{FLOW_LOG_BUCKET}"
+
+
+def seed_databases(session: boto3.Session, keys: dict[str, str]) -> None:
+    """RDS instances (AWS-shaped answers installed on ``session``: see ``testing.aws_shaped_rds``)."""
+    aws_shaped_rds(session)
+    rds: Any = session.client("rds")
+
+    def instance(name: str, tags: dict[str, str] | None = None, **encryption: Any) -> None:
+        rds.create_db_instance(
+            DBInstanceIdentifier=name,
+            DBInstanceClass="db.r6g.large",
+            Engine="postgres",
+            MasterUsername="mladmin",
+            MasterUserPassword="moto-only-not-a-credential",  # nosec B106: moto, never a real database
+            AllocatedStorage=100,
+            Tags=_tags(name, **(tags or {})),
+            **encryption,
+        )
+
+    instance("ml-feature-store", StorageEncrypted=True, KmsKeyId=keys["data_key"])
+    instance("ml-label-store", StorageEncrypted=True)  # the AWS managed aws/rds key
+    instance("ml-sandbox-db", {EXEMPTION_TAG: "Synthetic data only, risk acceptance RA-3350"})
+
+
+FINDINGS_TOPIC = "ml-guardrails-findings"
+
+
+def seed_findings_topic(session: boto3.Session) -> str:
+    """The SNS topic the notification runbook publishes to (the stack's FindingsTopic)."""
+    topic: str = session.client("sns").create_topic(Name=FINDINGS_TOPIC)["TopicArn"]
+    return topic
 
 
 def seed(session: boto3.Session) -> dict[str, dict[str, Any]]:
@@ -301,10 +474,15 @@ def seed(session: boto3.Session) -> dict[str, dict[str, Any]]:
     seed_notebooks(session, net, keys["data_key"])
     seed_buckets(session, keys)
     flow_log_bucket = seed_flow_log_bucket(session, keys)
+    seed_databases(session, keys)
+    topic = {"TopicArn": seed_findings_topic(session)}
     key_arn = session.client("kms").describe_key(KeyId=keys["data_key"])["KeyMetadata"]["Arn"]
     return {
         "S3_BUCKET_SSE_KMS_ENFORCED": {"KmsKeyId": key_arn},
         "VPC_FLOW_LOGS_ENABLED": {"LogDestinationType": "s3", "LogDestination": flow_log_bucket},
+        "RDS_STORAGE_ENCRYPTED_WITH_CMK": dict(topic),
+        "S3_BUCKET_POLICY_ORG_ONLY": dict(topic),
+        "VPC_ENDPOINT_POLICY_ORG_ONLY": dict(topic),
     }
 
 
@@ -354,8 +532,11 @@ def run(fmt: str, out: IO[str], err: IO[str], remediate: bool = True) -> int:
             (r.rule, r.resource_id) for r in after.rows if r.compliance == "NON_COMPLIANT"
         }
         out.write(
-            f"Remediation fixed {len(fixed)} findings. Quarantined notebooks stay NON_COMPLIANT (stopped and "
-            "tagged) until their owners recreate them without internet access.\n"
+            f"Remediation fixed {len(fixed)} findings. Still NON_COMPLIANT, by design: quarantined "
+            "notebooks (stopped and tagged) until their owners recreate them without internet access, "
+            "notebooks without a KMS key (set only at creation), and findings no runbook may fix on its "
+            "own (bucket and endpoint policies, database encryption): those were published to the "
+            f"{FINDINGS_TOPIC} topic.\n"
         )
     out.flush()
     failed = any(execution.status != "Success" for _, execution in results)
