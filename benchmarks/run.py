@@ -247,49 +247,68 @@ def bulk_rows(env: dict[str, str], bulk: int) -> tuple[list[Row], dict[str, Any]
     return rows, result
 
 
-def cli_rows(env: dict[str, str]) -> tuple[list[Row], dict[str, Any]]:
+def _scan(cli: Path, env: dict[str, str], extra: list[str]) -> dict[str, Any]:
+    command = [str(cli), "scan", "--region", SMALL, "--region", OTHER, "--format", "json", "--no-progress"]
+    start = time.perf_counter()
+    proc = subprocess.run(command + extra, capture_output=True, text=True, env=env, check=False)
+    seconds = time.perf_counter() - start
+    rows_out = json.loads(proc.stdout) if proc.stdout.strip().startswith("[") else []
+    verdicts = sorted(
+        json.dumps(
+            [r.get("rule"), r.get("account"), r.get("region"), r.get("resource_id"), r.get("compliance")]
+        )
+        for r in rows_out
+    )
+    return {
+        "seconds": seconds,
+        "exit_code": proc.returncode,
+        "evaluations": len(rows_out),
+        "verdicts": verdicts,
+    }
+
+
+def set_latency(endpoint: str, ms: int) -> None:
+    with urllib.request.urlopen(f"{endpoint}/bench/latency?ms={ms}", timeout=10):  # nosec B310 (loopback)
+        pass
+
+
+def cli_rows(
+    env: dict[str, str], endpoint: str, latencies: tuple[int, ...]
+) -> tuple[list[Row], dict[str, Any]]:
+    """``scan --workers 1`` vs the default (concurrent) over two regions, per added latency."""
     cli = Path(sys.executable).with_name("ml-guardrails")
-    base = [str(cli), "scan", "--region", SMALL, "--region", OTHER, "--format", "json", "--no-progress"]
     help_text = subprocess.run(
         [str(cli), "scan", "--help"], capture_output=True, text=True, env=env, check=False
     ).stdout
     if "--workers" not in help_text:
-        return [Row("CLI scan concurrent vs --workers 1", "not measured", "> 1x", False)], {
-            "error": "ml-guardrails scan has no --workers option"
-        }
-    runs: dict[str, Any] = {}
-    for label, extra in (("sequential", ["--workers", "1"]), ("concurrent", [])):
-        log(f"CLI scan {SMALL} + {OTHER}: {label}")
-        start = time.perf_counter()
-        proc = subprocess.run(base + extra, capture_output=True, text=True, env=env, check=False)
-        seconds = time.perf_counter() - start
-        rows_out = json.loads(proc.stdout) if proc.stdout.strip().startswith("[") else []
-        runs[label] = {
-            "seconds": seconds,
-            "exit_code": proc.returncode,
-            "evaluations": len(rows_out),
-            "verdicts": sorted(
-                (r.get("rule"), r.get("account", ""), r.get("region", ""), r["resource_id"], r["compliance"])
-                for r in rows_out
-            ),
-        }
-    seq, con = runs["sequential"], runs["concurrent"]
-    same = seq["verdicts"] == con["verdicts"] and seq["evaluations"] > 0
-    ratio = seq["seconds"] / con["seconds"] if con["seconds"] else 0.0
-    for run in runs.values():
-        del run["verdicts"]
-    runs["same_verdicts"] = same
-    runs["speedup"] = ratio
-    rows = [
-        Row(
-            f"CLI scan 2 regions x {len(RULES)} rules: sequential / concurrent",
-            f"{ratio:.2f}x ({seq['seconds']:.1f} s / {con['seconds']:.1f} s, "
-            f"{con['evaluations']} evaluations, {'same' if same else 'DIFFERENT'} verdicts)",
-            "> 1x, same verdicts",
-            ratio > 1.0 and same,
+        row = Row("CLI scan: sequential / concurrent", "not measured (no --workers)", "> 1x", False)
+        return [row], {"error": "ml-guardrails scan has no --workers option"}
+    rows: list[Row] = []
+    raw: dict[str, Any] = {}
+    for ms in latencies:
+        set_latency(endpoint, ms)
+        runs: dict[str, Any] = {}
+        for label, extra in (("sequential", ["--workers", "1"]), ("concurrent", [])):
+            log(f"CLI scan {SMALL} + {OTHER}, {ms} ms added per call: {label}")
+            runs[label] = _scan(cli, env, extra)
+        seq, con = runs["sequential"], runs["concurrent"]
+        same = seq["verdicts"] == con["verdicts"] and seq["evaluations"] > 0
+        ratio = seq["seconds"] / con["seconds"] if con["seconds"] else 0.0
+        for run in runs.values():
+            del run["verdicts"]
+        raw[f"{ms}ms"] = {**runs, "same_verdicts": same, "speedup": ratio}
+        where = "loopback, no added latency" if not ms else f"{ms} ms added per call"
+        rows.append(
+            Row(
+                f"CLI scan 2 regions, every rule: sequential / concurrent ({where})",
+                f"{ratio:.2f}x ({seq['seconds']:.1f} s / {con['seconds']:.1f} s, "
+                f"{con['evaluations']} evaluations, {'same' if same else 'DIFFERENT'} verdicts)",
+                "> 1x, same verdicts" if ms else "same verdicts",
+                (ratio > 1.0 and same) if ms else same,
+            )
         )
-    ]
-    return rows, runs
+    set_latency(endpoint, 0)
+    return rows, raw
 
 
 # ------------------------------------------------------------------------------------------ output
@@ -316,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bulk", type=int, default=10000, help="buckets of the memory sweep")
     parser.add_argument("--samples", type=int, default=7, help="cold-start samples per module (>= 5)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    parser.add_argument(
+        "--latency-ms", type=int, default=20, help="per-call latency added for the second CLI figure"
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is not met")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -336,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         change, raw["change"] = change_rows()
         sweeps, raw["sweeps"] = sweep_rows(env, args.n, args.n_small)
         bulk, raw["bulk_s3"] = bulk_rows(env, args.bulk)
-        cli, raw["cli"] = cli_rows(env)
+        cli, raw["cli"] = cli_rows(env, endpoint, (0, args.latency_ms))
     rows += change + sweeps + bulk + cli
     raw["total_seconds"] = time.perf_counter() - started
     table = render(rows)

@@ -3,8 +3,11 @@
 Run as ``python -m benchmarks.server PORT SPEC_JSON``. SPEC_JSON is a list of ``[region, what, n]`` with
 ``what`` a rule name, ``"all"`` (every rule) or ``"s3-bulk"`` (empty buckets). The process seeds moto's
 backends through boto3 under ``mock_aws`` (no HTTP round trips), then serves them with moto's own
-``ThreadedMotoServer`` on 127.0.0.1:PORT, prints ``READY`` and runs until it is terminated (the benchmark
-stops it by PID).
+WSGI application (as its ``ThreadedMotoServer`` runs it) on 127.0.0.1:PORT, prints ``READY`` and runs
+until it is terminated (the benchmark stops it by PID).
+
+Latency: ``GET /bench/latency?ms=N`` makes the server wait N ms before answering each later request,
+a stand-in for the round trip to a real AWS endpoint (loopback has none), for the CLI scale-out figure.
 
 Two patches make moto closer to AWS where the benchmark depends on it, and change no answer a rule reads:
 
@@ -22,6 +25,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 
@@ -75,6 +79,41 @@ def _patch_moto() -> None:
     S3Response.all_buckets = all_buckets  # type: ignore[method-assign]
 
 
+class _Latency:
+    """WSGI middleware: an optional fixed delay per request, set through ``/bench/latency?ms=N``."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.seconds = 0.0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == "/bench/latency":
+            from urllib.parse import parse_qs
+
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            self.seconds = float(query.get("ms", ["0"])[0]) / 1000
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+        if self.seconds:
+            time.sleep(self.seconds)
+        return self.app(environ, start_response)
+
+
+def serve(port: int) -> Any:
+    """moto's ThreadedMotoServer application behind :class:`_Latency`, on a thread; returns the server."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    app = _Latency(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", port, app, True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def seed(spec: list[list[Any]]) -> None:
     import boto3
 
@@ -95,18 +134,16 @@ def main(argv: list[str]) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _patch_moto()
     from moto import mock_aws
-    from moto.server import ThreadedMotoServer
 
     mock = mock_aws()
     mock.start()  # the backends the server serves are the ones seeded here
     seed(spec)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = serve(port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print("READY", flush=True)
     stop.wait()
-    server.stop()
+    server.shutdown()
     return 0
 
 

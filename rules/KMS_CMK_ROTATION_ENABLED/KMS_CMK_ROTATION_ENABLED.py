@@ -87,6 +87,7 @@ NOT_APPLICABLE_ORIGINS = {
     "EXTERNAL_KEY_STORE": "AWS KMS does not rotate keys in an external key store automatically",
 }
 GONE = ("NotFoundException",)
+LIST_KEYS_PAGE = 1000
 
 
 class Verdict(NamedTuple):
@@ -237,7 +238,10 @@ class KMS_CMK_ROTATION_ENABLED(GuardrailRule[Params]):
 
     def sweep(self, clients: ClientFactory, params: RuleParameters[Params]) -> Iterator[Outcome]:
         kms = clients.build_client("kms")
-        for page in kms.get_paginator("list_keys").paginate():
+        # ListKeys returns 100 keys a page unless Limit says otherwise; 1000 is the maximum (KMS API
+        # reference, ListKeys "Limit"; botocore kms model LimitType 1-1000): 10x fewer list calls.
+        pages = kms.get_paginator("list_keys").paginate(PaginationConfig={"PageSize": LIST_KEYS_PAGE})
+        for page in pages:
             for entry in page.get("Keys") or []:
                 key_id = str(response_field(entry, "KeyId", "ListKeys"))
                 decide_key = functools.partial(self._evaluate_key, kms, key_id, params)

@@ -70,6 +70,7 @@ EGRESS_TARGET_PATTERN = (
     r"|arn:aws[a-z-]*:networkmanager::\d{12}:core-network/core-network-[0-9a-f]{17}"
 )
 DELETING = "Deleting"
+LIST_PAGE = 100
 STOPPED_STATUSES = frozenset({"Stopped", "Stopping"})
 
 PARAMETERS = (
@@ -273,7 +274,11 @@ class SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET(GuardrailRule[Params]):
     def sweep(self, clients: ClientFactory, params: RuleParameters[Params]) -> Iterator[Outcome]:
         sagemaker = clients.build_client("sagemaker")
         region = _RegionNetwork(clients)
-        for page in sagemaker.get_paginator("list_notebook_instances").paginate():
+        # The largest page ListNotebookInstances allows (botocore sagemaker model: MaxResults 1-100).
+        pages = sagemaker.get_paginator("list_notebook_instances").paginate(
+            PaginationConfig={"PageSize": LIST_PAGE}
+        )
+        for page in pages:
             for summary in page.get("NotebookInstances") or []:
                 name = str(response_field(summary, "NotebookInstanceName", "ListNotebookInstances"))
                 arn = str(response_field(summary, "NotebookInstanceArn", "ListNotebookInstances"))

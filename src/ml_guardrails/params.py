@@ -20,10 +20,12 @@ from rdklib import InvalidParametersError
 ENGINE_PARAMETERS = ("ExecutionRoleName", "ExecutionRoleRegion", "AssumeRoleMode")
 # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html: role name 1-64 chars of
 # [\w+=,.@-]; a path may precede it.
-_ROLE_NAME = re.compile(r"^/?(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
-_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
+# Patterns are compiled on first use (``re``'s own cache), not at import: a cold start pays only for
+# what an invocation uses.
+_ROLE_NAME = r"^/?(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
+_REGION = r"^[a-z]{2}(?:-[a-z]+)+-\d$"
 # Tag keys: 1-128 Unicode letters, digits, whitespace and _ . : / = + - @ ; not starting with "aws:".
-_TAG_KEY = re.compile(r"^(?!aws:)[\w\s.:/=+\-@]{1,128}$")
+_TAG_KEY = r"^(?!aws:)[\w\s.:/=+\-@]{1,128}$"
 
 
 def _show(value: Any) -> str:
@@ -58,7 +60,7 @@ class Parameter:
         return self.parse(value)
 
 
-@dataclass(frozen=True)
+# No fields of its own: it inherits the dataclass methods of Parameter (no code generated at import).
 class BoolParameter(Parameter):
     def parse(self, value: Any) -> bool:
         if isinstance(value, bool):
@@ -142,7 +144,7 @@ EXEMPTION_TAG_KEY = StringParameter(
     "ExemptionTagKey",
     "Resources carrying this tag are NOT_APPLICABLE, annotated with the tag's value as the reason. "
     "No exemptions unless set.",
-    pattern=_TAG_KEY.pattern,
+    pattern=_TAG_KEY,
     what="a tag key (1-128 characters, not starting with aws:)",
 )
 
@@ -182,14 +184,14 @@ def parse_engine_parameters(raw: Mapping[str, Any]) -> EngineParameters:
     role = raw.get("ExecutionRoleName")
     if role is not None and role != "":
         role = _text("ExecutionRoleName", role)
-        if not _ROLE_NAME.fullmatch(role):
+        if not re.fullmatch(_ROLE_NAME, role):
             raise InvalidParametersError(
                 f"ExecutionRoleName must be an IAM role name, optionally with its path, got {_show(role)}"
             )
     region = raw.get("ExecutionRoleRegion")
     if region is not None and region != "":
         region = _text("ExecutionRoleRegion", region)
-        if not _REGION.fullmatch(region):
+        if not re.fullmatch(_REGION, region):
             raise InvalidParametersError(
                 f"ExecutionRoleRegion must be an AWS region name, got {_show(region)}"
             )
