@@ -483,4 +483,4 @@ def test_the_self_service_doc_maps_every_rule_of_the_catalog() -> None:
     readme = DOC.read_text(encoding="utf-8")
     text = readme.split("\n## Self-service workspace\n", 1)[1].split("\n## ", 1)[0]
     missing = [spec.name for spec in catalog.discover() if spec.name not in text]
-    assert missing == [], f"README.md (Self-service workspace) does not say how the product satisfies {missing}"
+    assert missing == [], f"README.md (Self-service workspace) does not map {missing} to the product"
