@@ -81,6 +81,7 @@ def test_scan_json_over_moto_server(seeded_server: str, tmp_path: Path) -> None:
         "fraud-detection-private": "COMPLIANT",
         "churn-model-sandbox": "NON_COMPLIANT",
         "credit-risk-nat": "NON_COMPLIANT",
+        "ml-vendor-image": "COMPLIANT",  # exempt only under ExemptionTagKey; private and isolated
     }
     exempt = [r for r in rows if r["rule"] == "VPC_FLOW_LOGS_ENABLED" and "RA-2291" in r["annotation"]]
     assert [r["compliance"] for r in exempt] == ["NOT_APPLICABLE"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -14,13 +15,40 @@ from ml_guardrails import cli, demo, remediate
 from ml_guardrails.demo import DEMO_PARAMETERS, REGION, seed
 
 NOTEBOOK_RULE = "SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET"
+# Rules with a finding the demo's runbooks fix, and rules with a finding that stays (by design).
+FIXED_RULES = {
+    "KMS_CMK_ROTATION_ENABLED",
+    "S3_BUCKET_SSE_KMS_ENFORCED",
+    "VPC_FLOW_LOGS_ENABLED",
+    "GUARDDUTY_ENABLED",
+    "SAGEMAKER_NOTEBOOK_HARDENED",  # credit-risk-nat: root off, IMDSv2
+}
+STILL_NON_COMPLIANT = {
+    NOTEBOOK_RULE,
+    "SAGEMAKER_NOTEBOOK_HARDENED",  # churn-model-sandbox: no KMS key (set only at creation)
+    "RDS_STORAGE_ENCRYPTED_WITH_CMK",  # notification only
+    "S3_BUCKET_POLICY_ORG_ONLY",  # notification only
+    "VPC_ENDPOINT_POLICY_ORG_ONLY",  # notification only
+}
+
+
+_PARAMETERS_FILE: dict[str, str] = {}  # the scan's --parameters file (DEMO_PARAMETERS), per test
 
 
 @pytest.fixture
-def landscape() -> Iterator[tuple[boto3.Session, dict[str, dict[str, str]]]]:
+def landscape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[boto3.Session, dict[str, dict[str, str]]]]:
     with mock_aws():
         session = boto3.Session(region_name=REGION)
-        yield session, seed(session)
+        overrides = seed(session)
+        # The CLI builds its own session: hand it the seeded one, which carries the demo's AWS-shaped moto
+        # answers (ml_guardrails.testing.aws_shaped_rds).
+        monkeypatch.setattr(boto3, "Session", lambda *a, **k: session)
+        path = tmp_path / "parameters.json"
+        path.write_text(json.dumps(DEMO_PARAMETERS))  # OrganizationId is required by two rules
+        monkeypatch.setitem(_PARAMETERS_FILE, "path", str(path))
+        yield session, overrides
 
 
 def verdicts(session: boto3.Session) -> dict[tuple[str, str], str]:
@@ -30,7 +58,7 @@ def verdicts(session: boto3.Session) -> dict[tuple[str, str], str]:
 
 
 def set_args(overrides: dict[str, dict[str, str]]) -> list[str]:
-    return [
+    return ["--parameters", _PARAMETERS_FILE["path"]] + [
         arg
         for rule, values in overrides.items()
         for k, v in values.items()
@@ -51,6 +79,9 @@ def test_plan_binds_each_finding_as_aws_config_would(landscape: tuple[boto3.Sess
             "MlGuardrails-EnforceS3BucketSseKms": "BucketName",
             "MlGuardrails-QuarantineSageMakerNotebook": "NotebookInstanceName",
             "MlGuardrails-EnableVpcFlowLogs": "VpcId",
+            "MlGuardrails-EnableGuardDuty": "AccountId",
+            "MlGuardrails-HardenSageMakerNotebook": "NotebookInstanceName",
+            "MlGuardrails-NotifyNonCompliantResource": "ResourceId",
         }[run.runbook]
         assert run.parameters[resource_input] == run.row.resource_id
 
@@ -85,15 +116,12 @@ def test_remediate_yes_fixes_every_remediable_finding(
     after = verdicts(session)
     fixed = {k for k, v in before.items() if v == "NON_COMPLIANT" and after.get(k) == "COMPLIANT"}
     still = {k for k, v in after.items() if v == "NON_COMPLIANT"}
-    assert {rule for rule, _ in fixed} == {
-        "KMS_CMK_ROTATION_ENABLED",
-        "S3_BUCKET_SSE_KMS_ENFORCED",
-        "VPC_FLOW_LOGS_ENABLED",
-    }
-    # Quarantine stops and tags the notebooks; they stay NON_COMPLIANT until recreated.
-    assert {rule for rule, _ in still} == {NOTEBOOK_RULE}
+    assert {rule for rule, _ in fixed} == FIXED_RULES
+    # Quarantine stops and tags the notebooks; they stay NON_COMPLIANT until recreated. Notification
+    # runbooks change nothing; a notebook without a KMS key must be recreated.
+    assert {rule for rule, _ in still} == STILL_NON_COMPLIANT
     sm = session.client("sagemaker")
-    for _, arn in still:
+    for _, arn in (k for k in still if k[0] == NOTEBOOK_RULE):
         notebook = sm.describe_notebook_instance(NotebookInstanceName=arn.rsplit("/", 1)[-1])
         assert notebook["NotebookInstanceStatus"] == "Stopped"
         tags = {t["Key"] for t in sm.list_tags(ResourceArn=notebook["NotebookInstanceArn"])["Tags"]}
@@ -120,11 +148,6 @@ def test_demo_second_act() -> None:
     assert {r["AutomationExecutionStatus"] for r in doc["runbooks"]} == {"Success"}
     before = {r["rule"] for r in doc["before"] if r["compliance"] == "NON_COMPLIANT"}
     after = {r["rule"] for r in doc["after"] if r["compliance"] == "NON_COMPLIANT"}
-    assert before == {
-        NOTEBOOK_RULE,
-        "KMS_CMK_ROTATION_ENABLED",
-        "S3_BUCKET_SSE_KMS_ENFORCED",
-        "VPC_FLOW_LOGS_ENABLED",
-    }
-    assert after == {NOTEBOOK_RULE}
+    assert before == FIXED_RULES | STILL_NON_COMPLIANT
+    assert after == STILL_NON_COMPLIANT
     assert code == cli.EXIT_FINDINGS
