@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from ml_guardrails import cli
-from ml_guardrails.demo import seed
+from ml_guardrails.demo import ORGANIZATION_ID, seed
 
 from .moto_server import moto_server
 
@@ -61,7 +61,16 @@ def run_cli(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.server
 def test_scan_json_over_moto_server(seeded_server: str, tmp_path: Path) -> None:
     params = tmp_path / "params.json"
-    params.write_text(json.dumps({"VPC_FLOW_LOGS_ENABLED": {"ExemptionTagKey": "ml-guardrails:exemption"}}))
+    org = {"OrganizationId": ORGANIZATION_ID}  # required by the organization-boundary rules
+    params.write_text(
+        json.dumps(
+            {
+                "VPC_FLOW_LOGS_ENABLED": {"ExemptionTagKey": "ml-guardrails:exemption"},
+                "S3_BUCKET_POLICY_ORG_ONLY": org,
+                "VPC_ENDPOINT_POLICY_ORG_ONLY": org,
+            }
+        )
+    )
     done = run_cli(seeded_server, "scan", "--format", "json", "--parameters", str(params))
     assert done.returncode == 1, done.stderr  # the landscape has findings
     rows = json.loads(done.stdout)  # nothing but the JSON array on stdout
