@@ -467,3 +467,35 @@ def test_text_output_names_the_fix() -> None:
         "                fix: start it",
         "OK    x         fine",
     ]
+
+
+# ------------------------------------------------------------------------------ through ml-guardrails
+def test_doctor_is_a_command_of_ml_guardrails(capsys: pytest.CaptureFixture[str]) -> None:
+    from ml_guardrails import cli
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["doctor", "--help"])
+    assert done.value.code == 0
+    assert "--rule-prefix" in capsys.readouterr().out
+
+
+def test_ml_guardrails_doctor_over_moto(
+    session: boto3.Session, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ml-guardrails doctor` end to end: the whole catalog deployed and healthy, then one rule missing."""
+    from ml_guardrails import cli
+
+    every = tuple(spec.name for spec in catalog.discover())
+    status = ready(session, names=every)
+    # The command builds its session from the credential chain: hand it the one AwsConfigStatus answers on.
+    monkeypatch.setattr(boto3, "Session", lambda *a, **k: session)
+    assert cli.main(["doctor", "--region", REGION, "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {c["name"] for c in report["checks"]} >= {f"rule {n}" for n in every}
+    assert {c["status"] for c in report["checks"]} == {OK}
+
+    del status.rules[every[0]]
+    session.client("config").delete_config_rule(ConfigRuleName=every[0])
+    assert cli.main(["doctor", "--region", REGION]) == 1
+    failing = [line for line in capsys.readouterr().out.splitlines() if line.startswith(FAIL)]
+    assert len(failing) == 1 and f"rule {every[0]} " in failing[0], failing

@@ -3,9 +3,10 @@
 ``scan`` evaluates the account of the standard AWS credential chain (``AWS_PROFILE``, ``AWS_REGION`` /
 ``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL`` are honoured by boto3 itself), in one or more regions, or
 other accounts through a role (:mod:`ml_guardrails.scanning` runs the units concurrently); ``demo`` does
-the same against an embedded moto account seeded with a bank's ML landscape. Exit codes: 0 every
-evaluated resource compliant (or not applicable), 1 findings, 2 error (bad parameters, a resource, region
-or account that could not be evaluated, no region).
+the same against an embedded moto account seeded with a bank's ML landscape; ``remediate`` runs the
+runbooks of a scan's findings; ``doctor`` (:mod:`ml_guardrails.doctor`) checks that AWS Config and the
+deployed rules are ready. Exit codes: 0 every evaluated resource compliant (or not applicable), 1
+findings, 2 error (bad parameters, a resource, region or account that could not be evaluated, no region).
 """
 
 from __future__ import annotations
@@ -471,6 +472,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ml_guardrails.runbooks.cli import register as register_runbook_commands
 
     register_runbook_commands(sub)
+
+    from ml_guardrails.doctor import register as register_doctor
+
+    register_doctor(sub)
 
     p_rules = sub.add_parser("rules", help="list the rules and their parameters")
     p_rules.set_defaults(func=_cmd_rules)
