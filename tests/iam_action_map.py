@@ -6,7 +6,8 @@ Sources (the Service Authorization Reference, "SAR", and the API references it l
   https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html
   (pages used: list_amazons3.html, list_awskeymanagementservice.html, list_amazonec2.html,
   list_amazonsagemaker.html, list_awsconfig.html, list_amazoncloudwatchlogs.html,
-  list_awssecuritytokenservice.html, list_awsidentityandaccessmanagementiam.html, list_amazonsqs.html).
+  list_awssecuritytokenservice.html, list_awsidentityandaccessmanagementiam.html, list_amazonsqs.html,
+  list_amazonguardduty.html, list_amazonrds.html, list_amazonsns.html).
   Where the "Resource types" column of an action is empty, the policy must say ``"Resource": "*"``.
 
 The IAM prefix is the service's *signing name* (botocore ``service_model.signing_name``: ``logs`` for
@@ -64,6 +65,8 @@ def primary_action(service: str, operation: str) -> str | None:
 def facets(service: str, operation: str, params: Mapping[str, Any]) -> tuple[str, ...]:
     """The parameter facts of a call that :func:`implied_actions` depends on (kept in the recording)."""
     found: list[str] = []
+    if (service, operation) == ("guardduty", "CreateDetector"):
+        found.append("CreatesServiceLinkedRole")  # every CreateDetector may be the account's first
     if service == "ec2" and params.get("TagSpecifications"):
         found.append("TagSpecifications")
     if (service, operation) == ("ec2", "CreateFlowLogs"):
@@ -86,6 +89,11 @@ IMPLIED_SOURCES = {
     # cloud-watch-logs: "Users must also have permissions to use the iam:PassRole action for the IAM role
     # that's associated with the flow log".
     "iam:PassRole": "https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html",
+    # Enabling GuardDuty (CreateDetector) creates its service-linked role AWSServiceRoleForAmazonGuardDuty
+    # when the account has none; "you must configure permissions to allow an IAM entity ... to create ...
+    # a service-linked role" (iam:CreateServiceLinkedRole for guardduty.amazonaws.com, and for
+    # malware-protection.guardduty.amazonaws.com when Malware Protection is on). No API call of ours.
+    "iam:CreateServiceLinkedRole": "https://docs.aws.amazon.com/guardduty/latest/ug/slr-permissions.html",
 }
 
 
@@ -94,6 +102,8 @@ def implied_actions(service: str, operation: str, call_facets: tuple[str, ...]) 
     actions: set[str] = set()
     if service == "ec2" and "TagSpecifications" in call_facets:
         actions.add("ec2:CreateTags")
+    if (service, operation) == ("guardduty", "CreateDetector") and "CreatesServiceLinkedRole" in call_facets:
+        actions.add("iam:CreateServiceLinkedRole")
     if (service, operation) == ("ec2", "CreateFlowLogs"):
         if "LogDestinationType=s3" in call_facets:
             actions |= {"logs:CreateLogDelivery", "logs:DeleteLogDelivery"}
@@ -123,6 +133,9 @@ STAR_ONLY: dict[str, str] = {
     "s3:ListAllMyBuckets": "list_amazons3.html",
     "logs:CreateLogDelivery": "list_amazoncloudwatchlogs.html; flow-logs-s3.html uses Resource *",
     "logs:DeleteLogDelivery": "list_amazoncloudwatchlogs.html",
+    "ec2:DescribeVpcEndpoints": "list_amazonec2.html",
+    "guardduty:ListDetectors": "list_amazonguardduty.html",
+    "guardduty:CreateDetector": "list_amazonguardduty.html (tag condition keys only, no resource type)",
 }
 
 _P = r"arn:aws[a-z-]*"  # any partition
@@ -135,6 +148,13 @@ EC2_VPC = re.compile(rf"^{_P}:ec2:{_REGION}:{_ACCOUNT}:vpc/.+$")
 EC2_FLOW_LOG = re.compile(rf"^{_P}:ec2:{_REGION}:{_ACCOUNT}:vpc-flow-log/.+$")
 IAM_ROLE = re.compile(rf"^{_P}:iam::{_ACCOUNT}:role/.+$")
 SQS_QUEUE = re.compile(rf"^{_P}:sqs:{_REGION}:{_ACCOUNT}:[^:/]+$")
+SNS_TOPIC = re.compile(rf"^{_P}:sns:{_REGION}:{_ACCOUNT}:[^:/]+$")
+RDS_DB = re.compile(rf"^{_P}:rds:{_REGION}:{_ACCOUNT}:db:.+$")
+RDS_CLUSTER = re.compile(rf"^{_P}:rds:{_REGION}:{_ACCOUNT}:cluster:.+$")
+GUARDDUTY_DETECTOR = re.compile(rf"^{_P}:guardduty:{_REGION}:{_ACCOUNT}:detector/.+$")
+# Service-linked roles live under role/aws-service-role/<service principal>/ (IAM User Guide,
+# using-service-linked-roles.html); GuardDuty's are scoped to its principals.
+GUARDDUTY_SLR = re.compile(rf"^{_P}:iam::{_ACCOUNT}:role/aws-service-role/[^/]*guardduty\.amazonaws\.com/.+$")
 
 # Actions with resource-level permissions: each resource type the action needs for our calls (every
 # pattern must be granted at least once) -- and nothing else may be granted for it. KMS: an alias ARN in
@@ -146,6 +166,14 @@ SCOPED: dict[str, tuple[re.Pattern[str], ...]] = {
     "sagemaker:ListTags": (NOTEBOOK,),
     "sagemaker:StopNotebookInstance": (NOTEBOOK,),
     "sagemaker:AddTags": (NOTEBOOK,),
+    "sagemaker:StartNotebookInstance": (NOTEBOOK,),
+    "sagemaker:UpdateNotebookInstance": (NOTEBOOK,),
+    "rds:DescribeDBInstances": (RDS_DB,),
+    "rds:DescribeDBClusters": (RDS_CLUSTER,),
+    "guardduty:GetDetector": (GUARDDUTY_DETECTOR,),
+    "guardduty:UpdateDetector": (GUARDDUTY_DETECTOR,),
+    "iam:CreateServiceLinkedRole": (GUARDDUTY_SLR,),
+    "sns:Publish": (SNS_TOPIC,),
     "kms:DescribeKey": (KMS_KEY,),
     "kms:GetKeyRotationStatus": (KMS_KEY,),
     "kms:ListResourceTags": (KMS_KEY,),

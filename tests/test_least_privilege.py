@@ -50,7 +50,7 @@ from ml_guardrails import remediate as fix
 from ml_guardrails.cli import scan
 from ml_guardrails.engine import handle
 from ml_guardrails.runbooks import FakeClock, run_runbook
-from ml_guardrails.testing import change_event, inject, oversized_event, scheduled_event
+from ml_guardrails.testing import aws_shaped_rds, change_event, inject, oversized_event, scheduled_event
 from tests import iam_recorder
 from tests.iam_action_map import SCOPED, STAR_ONLY
 from tests.iam_recorder import Recording
@@ -61,6 +61,15 @@ FIXTURES = ROOT / "tests" / "fixtures" / "ci"
 SPECS = catalog.discover(ROOT / "rules")
 ACCOUNT, REGION, PARTITION = "123456789012", "us-east-1", "aws"
 LAMBDA_DESTINATION = frozenset({"sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"})
+# Publishing to an SSE-KMS topic: SNS uses the topic's key for the publisher, who needs
+# kms:GenerateDataKey and kms:Decrypt on it (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html,
+# "Configuring AWS KMS permissions"): no API call of ours shows them.
+ENCRYPTED_TOPIC_PUBLISH = frozenset({"kms:GenerateDataKey", "kms:Decrypt"})
+# Parameters without a default: the rule refuses to run without them.
+REQUIRED = {
+    "S3_BUCKET_POLICY_ORG_ONLY": {"OrganizationId": demo.ORGANIZATION_ID},
+    "VPC_ENDPOINT_POLICY_ORG_ONLY": {"OrganizationId": demo.ORGANIZATION_ID},
+}
 CROSS_ACCOUNT = "sts:AssumeRole"
 SINGLE_ACCOUNT = {"AssumeRoleMode": "false"}
 
@@ -96,6 +105,8 @@ def _resolve(template: dict[str, Any], value: Any) -> Any:
             raise AssertionError(f"no ARN shape for {kind} ({logical})")
         if fn == "Ref" and arg == "AWS::NoValue":
             return None
+        if fn == "Ref" and template["Resources"].get(arg, {}).get("Type") == "AWS::SNS::Topic":
+            return f"arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{arg}"  # Ref of a topic is its ARN
     if isinstance(value, list):
         return [r for r in (_resolve(template, v) for v in value) if r is not None]
     return value
@@ -218,11 +229,47 @@ def _landscape_cis(session: boto3.Session, key_arn: str) -> dict[str, dict[str, 
     bucket["supplementaryConfiguration"]["ServerSideEncryptionConfiguration"] = encryption
     network = _ci("vpc_ml_training.json", resourceId=vpc)
     network["configuration"] = {**network["configuration"], "vpcId": vpc}
+    # SAGEMAKER_NOTEBOOK_HARDENED: a demo notebook's item without the IMDS setting (DescribeNotebookInstance).
+    hardened = _ci("sagemaker_notebook_isolated.json")
+    name = "fraud-detection-private"
+    hardened_arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:notebook-instance/{name}"
+    hardened["configuration"] = {
+        k: v for k, v in hardened["configuration"].items() if k != "InstanceMetadataServiceConfiguration"
+    }
+    hardened["configuration"].update(
+        {"NotebookInstanceName": name, "NotebookInstanceArn": hardened_arn, "KmsKeyId": key_arn}
+    )
+    hardened.update(resourceId=hardened_arn, resourceName=name, ARN=hardened_arn)
+    # RDS_STORAGE_ENCRYPTED_WITH_CMK: the demo's CMK instance (DescribeKey on its key).
+    rds: Any = session.client("rds")
+    (db,) = rds.describe_db_instances(DBInstanceIdentifier="ml-feature-store")["DBInstances"]
+    database = _ci("rds_instance_cmk.json", resourceId=db["DbiResourceId"], ARN=db["DBInstanceArn"])
+    database["configuration"] = {
+        **database["configuration"],
+        "dbiResourceId": db["DbiResourceId"],
+        "dBInstanceArn": db["DBInstanceArn"],
+        "dBInstanceIdentifier": "ml-feature-store",
+        "kmsKeyId": key_arn,
+    }
+    # VPC_ENDPOINT_POLICY_ORG_ONLY: an item without policyDocument for a demo endpoint (DescribeVpcEndpoints).
+    endpoint_id = ec2.describe_vpc_endpoints(
+        Filters=[{"Name": "tag:Name", "Values": ["ml-isolated-sagemaker-api"]}]
+    )["VpcEndpoints"][0]["VpcEndpointId"]
+    endpoint = _ci("vpce_interface_sagemaker_api_org.json", resourceId=endpoint_id)
+    endpoint["configuration"] = {
+        k: v for k, v in endpoint["configuration"].items() if k != "policyDocument"
+    } | {"vpcEndpointId": endpoint_id}
     return {
         "SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET": notebook,
         "KMS_CMK_ROTATION_ENABLED": kms,
         "S3_BUCKET_SSE_KMS_ENFORCED": bucket,
         "VPC_FLOW_LOGS_ENABLED": network,
+        "SAGEMAKER_NOTEBOOK_HARDENED": hardened,
+        "RDS_STORAGE_ENCRYPTED_WITH_CMK": database,
+        # The S3 rule's change path judges the item alone (no call); it is still run.
+        "S3_BUCKET_POLICY_ORG_ONLY": _ci("s3_policy_org_only_tls.json"),
+        "VPC_ENDPOINT_POLICY_ORG_ONLY": endpoint,
+        # GUARDDUTY_ENABLED: periodic only (AWS::::Account has no configuration items).
     }
 
 
@@ -245,6 +292,11 @@ def _all_reads(key_arn: str, subnet_ids: list[str]) -> dict[str, dict[str, str]]
             "KmsKeyArns": key_arn,
         },
         "VPC_FLOW_LOGS_ENABLED": {**tag, "TrafficType": "ALL", "LogDestinationTypes": "s3,cloud-watch-logs"},
+        "GUARDDUTY_ENABLED": {**tag, "RequiredFeatures": "S3_DATA_EVENTS,RUNTIME_MONITORING"},
+        "RDS_STORAGE_ENCRYPTED_WITH_CMK": {**tag, "KmsKeyArns": key_arn},
+        "SAGEMAKER_NOTEBOOK_HARDENED": {**tag, "KmsKeyArns": key_arn},
+        "S3_BUCKET_POLICY_ORG_ONLY": {**tag, **REQUIRED["S3_BUCKET_POLICY_ORG_ONLY"]},
+        "VPC_ENDPOINT_POLICY_ORG_ONLY": {**tag, **REQUIRED["VPC_ENDPOINT_POLICY_ORG_ONLY"]},
     }
 
 
@@ -273,13 +325,18 @@ def _run_rules(session: boto3.Session, key_arn: str) -> None:
     cis = _landscape_cis(session, key_arn)
     for spec in SPECS:
         rule = spec.rule_class()()
-        for params in ({}, all_reads[spec.name]):
+        for params in (REQUIRED.get(spec.name, {}), all_reads[spec.name]):
             _invoke(rule, scheduled_event({**SINGLE_ACCOUNT, **params}), session)
-            _invoke(rule, change_event(cis[spec.name], {**SINGLE_ACCOUNT, **params}), session)
+            if spec.resource_types:  # a periodic-only rule gets no change events
+                _invoke(rule, change_event(cis[spec.name], {**SINGLE_ACCOUNT, **params}), session)
+        if not spec.resource_types:
+            _invalid_parameters_call_nothing(spec, rule, session)
+            continue
         # Oversized: the CI comes from GetResourceConfigHistory. moto keeps no history for these types,
         # so the response is injected at botocore's before-call (the call itself is still made/recorded).
         ci = cis[spec.name]
         oversized_session = _aws_shaped(boto3.Session(region_name=REGION))
+        aws_shaped_rds(oversized_session)
         inject(
             oversized_session,
             "config.GetResourceConfigHistory",
@@ -290,10 +347,14 @@ def _run_rules(session: boto3.Session, key_arn: str) -> None:
             oversized_event(ci["resourceType"], ci["resourceId"], {**SINGLE_ACCOUNT, **all_reads[spec.name]}),
             oversized_session,
         )
-        # Invalid parameters: nothing is evaluated, so nothing may be called.
-        with iam_recorder.capture() as bad, pytest.raises(InvalidParametersError):
-            handle(rule, scheduled_event({**SINGLE_ACCOUNT, "NoSuchParameter": "x"}), session=session)
-        assert not bad.calls, f"{spec.name} called AWS with invalid parameters: {bad.calls}"
+        _invalid_parameters_call_nothing(spec, rule, session)
+
+
+def _invalid_parameters_call_nothing(spec: catalog.RuleSpec, rule: Any, session: boto3.Session) -> None:
+    """Invalid parameters: nothing is evaluated, so nothing may be called."""
+    with iam_recorder.capture() as bad, pytest.raises(InvalidParametersError):
+        handle(rule, scheduled_event({**SINGLE_ACCOUNT, "NoSuchParameter": "x"}), session=session)
+    assert not bad.calls, f"{spec.name} called AWS with invalid parameters: {bad.calls}"
 
 
 def _run_runbooks(session: boto3.Session, overrides: dict[str, dict[str, Any]]) -> None:
@@ -322,6 +383,33 @@ def _run_runbooks(session: boto3.Session, overrides: dict[str, dict[str, Any]]) 
         region=REGION,
     )
     assert execution.status == "Success", execution.failure_message
+    # The hardening runbook given the same kind of ARN (ListNotebookInstances), on a running notebook.
+    execution = run_runbook(
+        catalog.data_dir("remediations") / "MlGuardrails-HardenSageMakerNotebook.yaml",
+        {"NotebookInstanceName": arn.rsplit("/", 1)[0] + "/" + "Fraud-Detection-Private"},
+        session,
+        clock=FakeClock(),
+        region=REGION,
+    )
+    assert execution.status == "Success", execution.failure_message
+    # The GuardDuty runbook on a suspended detector (EnableDetector: UpdateDetector), then with a
+    # required feature off (EnableFeatures: UpdateDetector with Features).
+    guardduty: Any = session.client("guardduty")
+    (detector,) = guardduty.list_detectors()["DetectorIds"]
+    guardduty.update_detector(DetectorId=detector, Enable=False)
+    for features in ("", "S3_DATA_EVENTS"):
+        if features:
+            guardduty.update_detector(
+                DetectorId=detector, Features=[{"Name": features, "Status": "DISABLED"}]
+            )
+        execution = run_runbook(
+            catalog.data_dir("remediations") / "MlGuardrails-EnableGuardDuty.yaml",
+            {"AccountId": ACCOUNT, "RequiredFeatures": features},
+            session,
+            clock=FakeClock(),
+            region=REGION,
+        )
+        assert execution.status == "Success", (features, execution.failure_message)
     # The VPC runbook to CloudWatch Logs with a delivery role (iam:PassRole), on a VPC without flow logs.
     ec2: Any = session.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
@@ -349,6 +437,12 @@ def own_run() -> Recording:
         key_arn = overrides["S3_BUCKET_SSE_KMS_ENFORCED"]["KmsKeyId"]
         _run_rules(session, key_arn)
         _run_runbooks(session, overrides)
+        # Every sweep once more on the remediated account: resources the runbooks created (the GuardDuty
+        # detector: GetDetector) are read only now.
+        ec2: Any = session.client("ec2")
+        all_reads = _all_reads(key_arn, [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]])
+        for spec in SPECS:
+            _invoke(spec.rule_class()(), scheduled_event({**SINGLE_ACCOUNT, **all_reads[spec.name]}), session)
     return recording
 
 
@@ -402,6 +496,8 @@ def test_policy_grants_exactly_the_actions_used(
         used.discard(CROSS_ACCOUNT)  # see test_single_account_rules_never_assume_a_role
         # Granted only in an organization deployment (HasMemberExecutionRole), for the member roles.
         allowed_unused.add(CROSS_ACCOUNT)
+    elif _publishes_to_encrypted_topic(template, logical_id):
+        allowed_unused |= ENCRYPTED_TOPIC_PUBLISH
     missing = used - granted
     unused = granted - used - allowed_unused
     assert not missing, (
@@ -432,6 +528,26 @@ def test_resources_are_scoped_wherever_iam_allows(actor: str, template: dict[str
             assert any(pattern.match(r) for r in resources), (
                 f"{logical_id} {action} needs a {pattern.pattern}"
             )
+
+
+def _publishes_to_encrypted_topic(template: dict[str, Any], logical_id: str) -> bool:
+    """The role publishes only to SSE-KMS topics of this template, and holds kms:GenerateDataKey and
+    kms:Decrypt on exactly those topics' keys (the ENCRYPTED_TOPIC_PUBLISH allowance)."""
+    granted = grants(template, logical_id)
+    topics = granted.get("sns:Publish", [])
+    if not topics:
+        return False
+    resources = template["Resources"]
+    keys = set()
+    for topic in topics:
+        logical = topic.rsplit(":", 1)[1]
+        properties = resources[logical]["Properties"]
+        assert resources[logical]["Type"] == "AWS::SNS::Topic", topic
+        assert "KmsMasterKeyId" in properties, f"{logical} is not SSE-KMS: no KMS allowance"
+        keys.add(f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/{properties['KmsMasterKeyId']['Ref']}")
+    for action in ENCRYPTED_TOPIC_PUBLISH:
+        assert set(granted.get(action, [])) == keys, f"{logical_id} {action}: {granted.get(action)} != {keys}"
+    return True
 
 
 def test_lambda_destination_allowance_is_only_the_queue_and_its_key(template: dict[str, Any]) -> None:
