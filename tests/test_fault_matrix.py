@@ -81,10 +81,21 @@ class Scenario:
     """How to exercise one rule: a landscape (>= 2 resources), parameters that make it read as much as it
     can, and configuration items whose evaluation needs API calls (built against the landscape)."""
 
-    seed: Callable[[boto3.Session], None]
+    seed: Callable[[boto3.Session], Any]
     params: dict[str, Any]
-    change_items: Callable[[boto3.Session], list[dict[str, Any]]]
+    # None: the rule has no change path that calls AWS (periodic only, or it judges the item alone).
+    change_items: Callable[[boto3.Session], list[dict[str, Any]]] | None
     change_params: dict[str, Any] = field(default_factory=dict)
+    min_resources: int = 2  # resources the periodic landscape must post
+    minimums: dict[str, int] = field(default_factory=lambda: dict(MIN_MATRIX))
+    # Why the scenario departs from the defaults (no change items, fewer resources, lower minimums):
+    # required whenever it does (test_departures_from_the_defaults_are_justified).
+    justification: str = ""
+
+    @property
+    def departs(self) -> bool:
+        lowered = any(self.minimums.get(k, 0) < v for k, v in MIN_MATRIX.items())
+        return self.change_items is None or self.min_resources < 2 or lowered
 
 
 def _kms_seed(session: boto3.Session) -> None:
@@ -177,8 +188,88 @@ def _vpc_items(session: boto3.Session) -> list[dict[str, Any]]:
     return [ci_for(session, "ml-training"), ci_for(session, "ml-feature-store")]
 
 
+def _guardduty_seed(session: boto3.Session) -> None:
+    from tests.test_guardduty import seed_guardduty
+
+    seed_guardduty(session)
+
+
+def _rds_seed(session: boto3.Session) -> None:
+    from tests.test_rds_cmk import seed_rds_cmk
+
+    seed_rds_cmk(session)  # installs the AWS-shaped RDS/KMS answers on the session the injector wraps
+
+
+def _rds_items(session: boto3.Session) -> list[dict[str, Any]]:
+    from tests.test_rds_cmk import ci_for
+
+    # Customer managed keys: the rule must ask KMS (DescribeKey) whose key it is.
+    return [ci_for(session, "ml-feature-store"), ci_for(session, "ml-experiments")]
+
+
+def _sagemaker_hardened_seed(session: boto3.Session) -> None:
+    from tests.test_sagemaker_hardened import seed_sagemaker_hardened
+
+    seed_sagemaker_hardened(session)
+
+
+def _sagemaker_hardened_items(session: boto3.Session) -> list[dict[str, Any]]:
+    from tests.test_sagemaker_hardened import change_items
+
+    return change_items(session)
+
+
+def _s3_policy_seed(session: boto3.Session) -> None:
+    from tests.test_s3_bucket_policy import seed_s3_bucket_policy
+
+    seed_s3_bucket_policy(session)
+
+
+def _vpce_seed(session: boto3.Session) -> None:
+    from tests.test_vpc_endpoint_policy import seed_vpc_endpoint_policy
+
+    seed_vpc_endpoint_policy(session)
+
+
+def _vpce_items(session: boto3.Session) -> list[dict[str, Any]]:
+    from tests.test_vpc_endpoint_policy import vpce_items
+
+    ids = {
+        tag["Value"]: endpoint["VpcEndpointId"]
+        for endpoint in session.client("ec2").describe_vpc_endpoints()["VpcEndpoints"]
+        for tag in endpoint.get("Tags") or []
+        if tag["Key"] == "Name"
+    }
+    return vpce_items(session, ids)
+
+
+def _parameters(module: str) -> dict[str, Any]:
+    import importlib
+
+    return dict(importlib.import_module(module).PARAMETERS)
+
+
+def _sagemaker_hardened_parameters() -> dict[str, Any]:
+    from tests.test_sagemaker_hardened import DEMO_PARAMETERS
+
+    return dict(DEMO_PARAMETERS)
+
+
 EXEMPTION = {"ExemptionTagKey": "ml-guardrails:exemption"}
 SCENARIOS: dict[str, Scenario] = {
+    "GUARDDUTY_ENABLED": Scenario(
+        _guardduty_seed,
+        {**EXEMPTION, "RequiredFeatures": "S3_DATA_EVENTS"},
+        None,
+        min_resources=1,
+        minimums={"change": 0, "periodic": 12},
+        justification=(
+            "Periodic only: AWS::::Account has no configuration items, so Config sends no change event "
+            "(template: no Scope, ScheduledNotification only). One resource per account and Region: the "
+            "account (AWS allows one detector per Region), so the sweep posts one evaluation and the "
+            "matrix is ListDetectors, GetDetector and PutEvaluations with their faults (15 runs)."
+        ),
+    ),
     "KMS_CMK_ROTATION_ENABLED": Scenario(_kms_seed, EXEMPTION, _kms_items),
     "S3_BUCKET_SSE_KMS_ENFORCED": Scenario(
         _s3_seed,
@@ -188,6 +279,32 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     "SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET": Scenario(_sagemaker_seed, EXEMPTION, _sagemaker_items),
     "VPC_FLOW_LOGS_ENABLED": Scenario(_vpc_seed, EXEMPTION, _vpc_items),
+    "RDS_STORAGE_ENCRYPTED_WITH_CMK": Scenario(_rds_seed, EXEMPTION, _rds_items),
+    "SAGEMAKER_NOTEBOOK_HARDENED": Scenario(
+        _sagemaker_hardened_seed, _sagemaker_hardened_parameters(), _sagemaker_hardened_items
+    ),
+    "S3_BUCKET_POLICY_ORG_ONLY": Scenario(
+        _s3_policy_seed,
+        _parameters("tests.test_s3_bucket_policy"),
+        None,
+        justification=(
+            "The change path judges the bucket policy and tags the configuration item carries "
+            "(supplementaryConfiguration.BucketPolicy) and makes no API call: nothing to fault there "
+            "(test_s3_bucket_policy.test_e2e_change_trigger_no_api_calls). The sweep is faulted in full."
+        ),
+    ),
+    "VPC_ENDPOINT_POLICY_ORG_ONLY": Scenario(
+        _vpce_seed,
+        _parameters("tests.test_vpc_endpoint_policy"),
+        _vpce_items,
+        change_params={"OrganizationId": _parameters("tests.test_vpc_endpoint_policy")["OrganizationId"]},
+        minimums={"change": MIN_MATRIX["change"], "periodic": 12},
+        justification=(
+            "The sweep is a single DescribeVpcEndpoints call (each endpoint's PolicyDocument and tags come "
+            "in the listing; moto ignores MaxResults, so it is one page) plus PutEvaluations: 13 runs, "
+            "every field the rule reads removed once. Paging is covered by test_sweep_follows_pages."
+        ),
+    ),
 }
 
 
@@ -442,6 +559,26 @@ def test_every_rule_has_a_scenario() -> None:
     assert names <= set(SCENARIOS), f"add a fault-matrix Scenario for {sorted(names - set(SCENARIOS))}"
 
 
+@pytest.mark.parametrize("rule_name", sorted(SCENARIOS))
+def test_departures_from_the_defaults_are_justified(rule_name: str) -> None:
+    """A scenario with no change items, fewer than two resources or lower minimums says why; a
+    periodic-only rule is the only one allowed a single resource and no change trigger."""
+    scenario = SCENARIOS[rule_name]
+    spec = next(s for s in _rules() if s.name == rule_name)
+    if scenario.departs:
+        assert len(scenario.justification) > 80, f"{rule_name}: justify the departure from the defaults"
+    else:
+        assert not scenario.justification, f"{rule_name}: a justification for no departure"
+    if scenario.min_resources < 2 or (
+        scenario.change_items is None and "no API call" not in scenario.justification
+    ):
+        assert spec.resource_types == () and spec.periodic, f"{rule_name} is not periodic-only"
+    if scenario.change_items is None and spec.resource_types:
+        # A change-triggered rule without change items must make no call on the change path (its own
+        # end-to-end test, named in the justification, proves it).
+        assert "no API call" in scenario.justification and "test_" in scenario.justification
+
+
 @dataclass
 class Report:
     rule: str
@@ -472,7 +609,8 @@ def _matrix(
         rule_calls = [c for c in base.calls if c.service != "config"]
         assert rule_calls, "the scenario makes no API call: nothing to fault"
         if own is None:
-            assert len(base.posted) >= 2, "the landscape needs at least two resources"
+            wanted = SCENARIOS[report.rule].min_resources
+            assert len(base.posted) >= wanted, f"the landscape needs at least {wanted} resources"
         # A second fault-free run with read-tracking responses: which fields does the rule read?
         reads: dict[tuple[str, str, str, int], set[tuple[str, ...]]] = {}
         for call in base.calls:
@@ -512,6 +650,8 @@ def test_fault_matrix(rule_name: str, trigger: str, monkeypatch: pytest.MonkeyPa
     module = spec.load_module()
     rule_cls = spec.rule_class()
     scenario = SCENARIOS[rule_name]
+    if trigger == "change" and scenario.change_items is None:
+        pytest.skip(f"{rule_name}: {scenario.justification}")
     report = Report(rule_name, trigger)
     with mock_aws():
         session = boto3.Session(region_name=REGION)
@@ -521,6 +661,7 @@ def test_fault_matrix(rule_name: str, trigger: str, monkeypatch: pytest.MonkeyPa
             events = [(scheduled_event({**LOCAL, **scenario.params}), None)]
         else:
             params = {**LOCAL, **scenario.change_params}
+            assert scenario.change_items is not None
             items = scenario.change_items(session)
             events = [
                 (change_event(ci, params), str(ci["resourceId"])) for ci in items[: None if FULL else 1]
@@ -534,7 +675,7 @@ def test_fault_matrix(rule_name: str, trigger: str, monkeypatch: pytest.MonkeyPa
         f"responses lacking a read field that left the resource COMPLIANT (optional fields): "
         f"{len(TOLERATED) - tolerated_before}; known defects: {dict(report.known)}"
     )
-    assert report.cases >= MIN_MATRIX[trigger]
+    assert report.cases >= scenario.minimums[trigger]
     assert not violations, f"{len(violations)} violations:\n" + "\n".join(violations[:60])
 
 
