@@ -60,7 +60,9 @@ settings.load_profile(PROFILE)
 def scaled(fraction: float, floor: int = 20) -> settings:
     """The loaded profile with ``fraction`` of its examples (at least ``floor``, at most the profile's):
     secondary tests get fewer examples than each rule's main fuzz test, which gets the full count."""
-    full = settings.default.max_examples
+    current = settings.default
+    assert current is not None, "a hypothesis profile is loaded at import"
+    full = current.max_examples
     return settings(max_examples=min(full, max(floor, int(full * fraction))))
 
 
@@ -420,7 +422,8 @@ def mutated(
     applied: list[Mutation] = []
     for _ in range(draw(st.integers(0, max_mutations))):
         candidates = [p for p in all_paths(tree) if len(p) >= min_depth]
-        pool = st.sampled_from(focus) if focus and draw(st.booleans()) else None
+        use_focus = bool(focus) and draw(st.booleans())
+        pool: st.SearchStrategy[Path] | None = st.sampled_from(focus) if use_focus else None
         if pool is None:
             if not candidates:
                 continue

@@ -35,9 +35,8 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
-from pathlib import Path as FsPath
 from typing import Any
 
 import pytest
@@ -47,14 +46,32 @@ from hypothesis import strategies as st
 from moto import mock_aws
 from rdklib import ComplianceType, InvalidParametersError
 
-from ml_guardrails.catalog import discover
 from ml_guardrails.engine import ANNOTATION_LIMIT, EvaluationIncomplete, GuardrailRule, handle
 from ml_guardrails.testing import ACCOUNT_ID, PutEvaluationsRecorder, change_event, inject
+from tests.fuzz_harnesses import (
+    BAD,
+    FIXTURES,
+    NEW_EXTRA_NEEDED,
+    NEW_HARNESSES,
+    SPECS,
+    Answer,
+    Answers,
+    Baseline,
+    Harness,
+    Needed,
+    generic_params,
+    load_fixture,
+    o_bool,
+    o_configuration,
+    o_get,
+    o_list,
+    o_obj,
+    o_supplementary,
+)
 from tests.strategies import (
     BOOL_STRINGS,
     MISSING,
     Mutation,
-    Path,
     apply,
     bool_normalise,
     describe,
@@ -68,12 +85,9 @@ from tests.strategies import (
     tally,
     unicode_text,
     unknown_string,
-    valid_value,
 )
 
 C, NC, NA = ComplianceType.COMPLIANT, ComplianceType.NON_COMPLIANT, ComplianceType.NOT_APPLICABLE
-FIXTURES = FsPath(__file__).resolve().parent / "fixtures" / "ci"
-SPECS = {spec.name: spec for spec in discover()}
 ENGINE = {"AssumeRoleMode": "false"}  # the function's own role: no STS call per example
 DELETED_STATUSES = ("ResourceDeleted", "ResourceDeletedNotRecorded", "ResourceNotRecorded")
 LEFT_SCOPE_TRUE = (True, "true", "True")
@@ -84,95 +98,12 @@ BUILTIN_EXCEPTIONS = frozenset(
 )
 
 
-def load_fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
-
 def fixtures_for(resource_types: tuple[str, ...]) -> list[str]:
     return sorted(
         p.name for p in FIXTURES.glob("*.json") if load_fixture(p.name).get("resourceType") in resource_types
     )
 
 
-# --------------------------------------------------------------------------------- tolerant readers
-# The oracles read items as the README documents AWS delivers them: objects may arrive as JSON strings,
-# keys match case-insensitively, booleans may be "true"/"false" strings. BAD marks an unreadable value.
-BAD = object()
-
-
-def o_get(mapping: Any, *names: str) -> Any:
-    """The first of ``names`` present (exact, then case-insensitive), else None."""
-    if not isinstance(mapping, Mapping):
-        return None
-    for name in names:
-        if name in mapping:
-            return mapping[name]
-    lowered = {k.lower(): k for k in mapping if isinstance(k, str)}
-    for name in names:
-        if name.lower() in lowered:
-            return mapping[lowered[name.lower()]]
-    return None
-
-
-def o_json(value: Any, opener: str) -> Any:
-    if isinstance(value, str) and value.strip()[:1] == opener:
-        try:
-            return json.loads(value)
-        except ValueError:
-            return BAD
-    return value
-
-
-def o_obj(value: Any) -> Any:
-    value = o_json(value, "{")
-    return value if isinstance(value, Mapping) else BAD
-
-
-def o_list(value: Any) -> Any:
-    value = o_json(value, "[")
-    if value is None:
-        return []
-    return value if isinstance(value, list) else BAD
-
-
-def o_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in BOOL_STRINGS:
-        return value.strip().lower() == "true"
-    return None
-
-
-def o_configuration(ci: Mapping[str, Any]) -> Any:
-    raw = ci.get("configuration")
-    return {} if raw is None else o_obj(raw)
-
-
-def o_supplementary(ci: Mapping[str, Any], name: str) -> Any:
-    raw = ci.get("supplementaryConfiguration")
-    supp = o_obj(raw) if raw else {}
-    return BAD if supp is BAD else o_get(supp, name)
-
-
-# -------------------------------------------------------------------------------------- API answers
-@dataclass(frozen=True)
-class Answer:
-    """What one API operation answers in one example: ``kind`` "ok" (``response``, for calls whose
-    parameter ``KeyId`` is in ``key_ids`` when given) or an error code."""
-
-    kind: str
-    response: Mapping[str, Any] = field(default_factory=dict)
-    key_ids: frozenset[str] | None = None
-
-    def ok_for(self, key_id: str | None = None) -> Mapping[str, Any] | None:
-        if self.kind != "ok":
-            return None
-        if self.key_ids is not None and key_id not in self.key_ids:
-            return None
-        return self.response
-
-
-Answers = dict[str, Answer]
 ERROR_STATUS = {"UnauthorizedOperation": 403}
 
 
@@ -357,62 +288,6 @@ def check_clear(outcome: Outcome, ci: Any, context: str) -> None:
             f"{context}: failure code {failure['code']} is a bare Python exception (a bug reached): {failure}"
         )
         assert failure["message"], f"{context}: {failure}"
-
-
-# ------------------------------------------------------------------------------------------ harness
-@dataclass(frozen=True)
-class Needed:
-    """A field the decision needs. ``target`` "ci" or an API operation; ``paths`` alternatives that are
-    deleted together (KeySpec and its legacy name); ``valid`` the values that may still be COMPLIANT
-    (None: any value of the right ``kind``); ``delete_breaks`` False when absence has a documented
-    meaning that may still be COMPLIANT."""
-
-    name: str
-    target: str
-    paths: tuple[Path, ...]
-    kind: str  # "str", "bool", "int", "object", "list"
-    valid: tuple[str, ...] | None = None
-    delete_breaks: bool = True
-    int_range: tuple[int, int] | None = None
-    normalise: Callable[[str], str] = str.strip  # the leniency the reader documents for this field
-
-
-@dataclass(frozen=True)
-class Baseline:
-    fixture: str
-    params: Mapping[str, Any]
-    answers: Answers
-
-
-@dataclass(frozen=True)
-class Harness:
-    rule: str
-    errors: Mapping[str, tuple[str, ...]]  # API operation -> error codes an example may answer
-    fallback: Mapping[str, str]
-    answers: Callable[[Mapping[str, Any]], st.SearchStrategy[Answers]]  # from the base item
-    params: st.SearchStrategy[dict[str, Any]]
-    may_comply: Callable[[Mapping[str, Any], Any, Answers], str | None]  # None, or why COMPLIANT is wrong
-    baselines: tuple[Baseline, ...]
-    needed: tuple[Needed, ...]
-
-    @property
-    def focus(self) -> tuple[Path, ...]:
-        envelope: tuple[Path, ...] = (
-            ("configuration",),
-            ("supplementaryConfiguration",),
-            ("resourceId",),
-            ("resourceType",),
-            ("configurationItemStatus",),
-            ("configurationItemCaptureTime",),
-            ("tags",),
-        )
-        return envelope + tuple(p for n in self.needed if n.target == "ci" for p in n.paths)
-
-
-def generic_params(rule: str) -> st.SearchStrategy[dict[str, Any]]:
-    """Valid values for a random subset of the rule's own parameters (ExemptionTagKey included)."""
-    specs = SPECS[rule].rule_class().parameter_specs()
-    return st.fixed_dictionaries({}, optional={s.name: valid_value(s) for s in specs})
 
 
 # ---- KMS_CMK_ROTATION_ENABLED
@@ -1030,7 +905,7 @@ VPC_FIRST_ONLY = (
     Needed("LogDestinationType", FLOW_LOGS_OP, (("FlowLogs", 0, "LogDestinationType"),), "str", DESTINATIONS),
 )
 
-HARNESSES: dict[str, Harness] = {h.rule: h for h in (KMS, S3, SAGEMAKER, VPC)}
+HARNESSES: dict[str, Harness] = {h.rule: h for h in (KMS, S3, SAGEMAKER, VPC, *NEW_HARNESSES)}
 EXTRA_NEEDED: dict[tuple[str, int], tuple[Needed, ...]] = {
     # Only where GetKeyRotationStatus cannot fill it in (baseline 0: AccessDenied, no maximum period).
     ("KMS_CMK_ROTATION_ENABLED", 0): (
@@ -1039,6 +914,7 @@ EXTRA_NEEDED: dict[tuple[str, int], tuple[Needed, ...]] = {
     ("S3_BUCKET_SSE_KMS_ENFORCED", 0): S3_FIRST_ONLY,
     ("SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET", 0): SAGEMAKER_NETWORK_ONLY,
     ("VPC_FLOW_LOGS_ENABLED", 0): VPC_FIRST_ONLY,
+    **NEW_EXTRA_NEEDED,
 }
 RULES = sorted(name for name in SPECS if name in HARNESSES)
 
@@ -1071,13 +947,16 @@ def bench(request: pytest.FixtureRequest) -> Iterator[Bench]:
 
 
 def rule_param(test: Callable[..., Any]) -> Callable[..., Any]:
-    return pytest.mark.parametrize("bench", RULES, indirect=True)(test)
+    marked: Callable[..., Any] = pytest.mark.parametrize("bench", RULES, indirect=True)(test)
+    return marked
 
 
 # --------------------------------------------------------------------------------------- meta-tests
 def test_every_rule_is_fuzzed() -> None:
-    """Adding a rule means adding its harness here (fixtures, oracle, needed fields)."""
-    missing = sorted(set(SPECS) - set(HARNESSES))
+    """Adding a change-triggered rule (a spec with resource types) means adding its harness here or in
+    ``tests/fuzz_harnesses.py`` (fixtures, oracle, needed fields). A periodic-only rule (no resource types,
+    it reports on ``AWS::::Account``, e.g. GUARDDUTY_ENABLED) has no change path to fuzz and needs none."""
+    missing = sorted(name for name, spec in SPECS.items() if spec.resource_types and name not in HARNESSES)
     assert not missing, f"no fuzz harness for {missing}: add one to tests/test_fuzz_rules.py"
     for name, harness in HARNESSES.items():
         assert fixtures_for(SPECS[name].rule_class().RESOURCE_TYPES), f"{name}: no fixture in {FIXTURES}"
@@ -1103,13 +982,16 @@ def test_baselines_are_compliant(bench: Bench) -> None:
 def fuzz_case(draw: st.DrawFn, harness: Harness) -> tuple[dict[str, Any], dict[str, Any], Answers, str]:
     fixture = draw(st.sampled_from(fixtures_for(SPECS[harness.rule].rule_class().RESOURCE_TYPES)))
     base = load_fixture(fixture)
+    edited = ""
+    if harness.edit is not None:
+        base, edited = draw(harness.edit(base))
     ci, mutations = draw(mutated(base, harness.focus, max_mutations=4))
     # configuration as a JSON string, as AWS Config sometimes sends it
     if draw(st.integers(0, 4)) == 0 and apply(ci, Mutation(("configuration",), "jsonify")):
         mutations = (*mutations, Mutation(("configuration",), "jsonify"))
     params = draw(harness.params)
     answers = draw(harness.answers(base))
-    return ci, params, answers, f"{fixture}: {describe(mutations)}"
+    return ci, params, answers, f"{fixture}: {edited + '; ' if edited else ''}{describe(mutations)}"
 
 
 @rule_param
@@ -1152,6 +1034,10 @@ def test_mutated_items_clear_outcome_never_wrongly_compliant(bench: Bench) -> No
 
 
 # ------------------------------------------------------------------------ property 2: needed fields
+def _digits_of(value: Any, valid: tuple[str, ...] | None) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and str(value) in (valid or ())
+
+
 def _breaking_values(needed: Needed, original: Any) -> st.SearchStrategy[tuple[str, Any]]:
     """(kind, value) replacements that make ``needed`` unusable for a COMPLIANT verdict."""
     kinds: list[st.SearchStrategy[tuple[str, Any]]] = []
@@ -1163,7 +1049,12 @@ def _breaking_values(needed: Needed, original: Any) -> st.SearchStrategy[tuple[s
         st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
     )
     if needed.kind in ("str", "str_json"):
-        kinds.append(others.filter(lambda v: not isinstance(v, str)).map(lambda v: ("wrong_type", v)))
+        # a number whose digits are a valid value reads as that value (e.g. an IMDS version 2)
+        kinds.append(
+            others.filter(lambda v: not isinstance(v, str) and not _digits_of(v, needed.valid)).map(
+                lambda v: ("wrong_type", v)
+            )
+        )
         if needed.valid is not None:
             kinds.append(unknown_string(needed.valid, needed.normalise).map(lambda v: ("unknown", v)))
         if needed.kind == "str_json":
@@ -1252,6 +1143,38 @@ def test_broken_needed_field_is_never_compliant(bench: Bench) -> None:
     examples()
 
 
+# ------------------------------------------------------------------------- property 2: policy edits
+EDITED = sorted(name for name in RULES if HARNESSES[name].edit is not None)
+
+
+@pytest.mark.parametrize("bench", EDITED, indirect=True)
+def test_policy_edits_never_wrongly_compliant(bench: Bench) -> None:
+    """The policy rules' baselines with only policy edits (principals, operators, condition keys and values,
+    effects, actions, resources, statements): every verdict is clear and a COMPLIANT is one the oracle
+    allows. Without the generic mutations most edited policies still parse, so the oracle is exercised."""
+    harness = bench.harness
+    edit = harness.edit
+    assert edit is not None
+
+    @scaled(0.5)
+    @given(data=st.data(), index=st.integers(0, len(harness.baselines) - 1))
+    def examples(data: st.DataObject, index: int) -> None:
+        tally()
+        baseline = harness.baselines[index]
+        ci, done = data.draw(edit(load_fixture(baseline.fixture)), label="policy edits")
+        parsed = bench.params(baseline.params)
+        bench.api.set(baseline.answers)
+        context = f"{baseline.fixture}: {done or 'no edit'}"
+        outcome = run(bench.rule, change_event(ci, {**ENGINE, **baseline.params}), bench.rec)
+        count(f"{harness.rule}: {outcome.label}")
+        check_clear(outcome, ci, context)
+        if outcome.compliance == C and known_defect(outcome) is None:
+            reason = harness.may_comply(ci, parsed, baseline.answers)
+            assert reason is None, f"COMPLIANT although {reason} ({context})"
+
+    examples()
+
+
 # ---------------------------------------------------------------------------- property 3: out of scope
 @rule_param
 def test_deleted_or_out_of_scope_is_not_applicable(bench: Bench) -> None:
@@ -1283,7 +1206,8 @@ def test_deleted_or_out_of_scope_is_not_applicable(bench: Bench) -> None:
             ci["configuration"] = inner
             note(describe(mutations))
         bench.api.set({})  # no API answer: an out-of-scope resource needs none
-        outcome = run(bench.rule, change_event(ci, ENGINE, eventLeftScope=left_scope), bench.rec)
+        params = {**ENGINE, **harness.required}
+        outcome = run(bench.rule, change_event(ci, params, eventLeftScope=left_scope), bench.rec)
         count(f"{status}/{left_scope!r} -> {outcome.label}")
         assert outcome.error is None, f"{status}, eventLeftScope {left_scope!r}: {outcome.error!r}"
         assert outcome.compliance == NA, outcome.records
@@ -1298,7 +1222,8 @@ def envelope(draw: st.DrawFn, harness: Harness) -> tuple[Any, str]:
     """A change event whose envelope is damaged in one or more ways (the item itself is a fixture)."""
     fixture = draw(st.sampled_from(fixtures_for(SPECS[harness.rule].rule_class().RESOURCE_TYPES)))
     ci = load_fixture(fixture)
-    event_: dict[str, Any] = change_event(ci, ENGINE)
+    params = {**ENGINE, **harness.required}
+    event_: dict[str, Any] = change_event(ci, params)
     invoking = json.loads(event_["invokingEvent"])
     changes: list[str] = []
     if draw(st.booleans()):
@@ -1368,7 +1293,7 @@ def envelope(draw: st.DrawFn, harness: Harness) -> tuple[Any, str]:
     elif params_form == "list":
         event_["ruleParameters"] = "[]"
     elif params_form == "object":
-        event_["ruleParameters"] = dict(ENGINE)
+        event_["ruleParameters"] = dict(params)
     elif params_form == "null":
         event_["ruleParameters"] = None
     elif params_form == "huge":
@@ -1408,8 +1333,10 @@ def test_damaged_event_envelopes_fail_clearly(bench: Bench) -> None:
                 assert failure["code"] not in BUILTIN_EXCEPTIONS, f"{context}: {failure}"
             assert outcome.posted == [], context
         elif isinstance(error, InvalidParametersError):
-            # a damaged invokingEvent/ruleParameters document, or a parameter it (mis)names
-            assert re.search(r"invokingEvent|ruleParameters|parameter", str(error)), f"{context}: {error}"
+            # a damaged invokingEvent/ruleParameters document, a parameter it (mis)names, or a required
+            # parameter it lacks (named)
+            named = "|".join(["invokingEvent", "ruleParameters", "parameter", *harness.required])
+            assert re.search(named, str(error)), f"{context}: {error}"
             assert outcome.posted == [], context
         elif type(error) is ValueError:
             assert re.search(r"invokingEvent|resultToken|messageType", str(error)), f"{context}: {error}"
