@@ -215,6 +215,41 @@ def test_each_worker_thread_has_its_own_session(env: dict[str, str]) -> None:
     assert len(used_by) <= 4
 
 
+# ------------------------------------------------------------------------------------ OrganizationId
+def test_discovered_organization_id_applies_to_every_account(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No --organization-id: the caller's organization (DescribeOrganization) is every account's."""
+    org_id = _session(env["endpoint"], "us-east-1").client("organizations").describe_organization()
+    org_id = org_id["Organization"]["Id"]
+    args = ["--organization", "--role-name", ROLE, "--region", "eu-west-1", "--region", "us-east-1"]
+    code = cli.main(["scan", "--format", "json", "--rule", "S3_BUCKET_POLICY_ORG_ONLY", *args])
+    rows = json.loads(capsys.readouterr().out)
+    assert code == cli.EXIT_FINDINGS
+    assert "ERROR" not in {r["compliance"] for r in rows}
+    assert {r["account"] for r in rows} == {CALLER, env["member"]}
+    # The demo's bucket is limited to the demo bank's organization, not to this (moto's) one.
+    shared = next(r for r in rows if r["resource_id"] == "bank-ml-training-data")
+    assert shared["compliance"] == "NON_COMPLIANT" and org_id in shared["annotation"], shared
+
+
+def test_rule_without_organization_id_is_an_error_row_in_every_unit() -> None:
+    def no_session() -> boto3.Session:
+        raise AssertionError("a blocked rule makes no AWS call")
+
+    jobs, errors = cli.rule_jobs(["VPC_ENDPOINT_POLICY_ORG_ONLY"])
+    assert errors == [] and jobs[0].params is None
+    accounts = [scanning.AccountAccess(CALLER), scanning.AccountAccess("111122223333")]
+    plan = scanning.Plan(accounts, ["us-east-1", "eu-west-1"], "us-east-1", jobs)
+    rows = scanning.Scanner(no_session, workers=3).run(plan)
+    assert [(r.account, r.region, r.compliance, r.resource_id) for r in rows] == [
+        (account, region, "ERROR", "*")
+        for account in (CALLER, "111122223333")
+        for region in ("us-east-1", "eu-west-1")
+    ]
+    assert all(r.annotation.endswith(scanning.ORGANIZATION_HINT) for r in rows)
+
+
 # ------------------------------------------------------------------------------------------ accounts
 def test_organization_scan_assumes_the_role_in_every_active_account(
     env: dict[str, str], params_file: str, capsys: pytest.CaptureFixture[str]

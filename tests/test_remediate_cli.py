@@ -151,3 +151,32 @@ def test_demo_second_act() -> None:
     assert before == FIXED_RULES | STILL_NON_COMPLIANT
     assert after == STILL_NON_COMPLIANT
     assert code == cli.EXIT_FINDINGS
+
+
+def test_without_an_organization_id_remediate_refuses(
+    landscape: tuple[boto3.Session, dict], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The organization-boundary rules cannot be evaluated: the scan is incomplete, nothing runs."""
+    session, overrides = landscape
+    before = verdicts(session)
+    args = set_args(overrides)[2:]  # the runbook inputs, not the --parameters file with OrganizationId
+    assert cli.main(["remediate", "--yes", "--region", REGION, *args]) == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "pass --organization-id o-... (or OrganizationId in --parameters)" in err
+    assert "could not evaluate everything" in err
+    assert verdicts(session) == before
+
+
+def test_organization_id_option_plans_the_organization_rules(
+    landscape: tuple[boto3.Session, dict], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, overrides = landscape
+    args = set_args(overrides)[2:]
+    code = cli.main(
+        ["remediate", "--dry-run", "--region", REGION, "--organization-id", demo.ORGANIZATION_ID, *args]
+    )
+    out = capsys.readouterr().out
+    assert code == cli.EXIT_OK, out
+    for rule in ("S3_BUCKET_POLICY_ORG_ONLY", "VPC_ENDPOINT_POLICY_ORG_ONLY"):
+        assert f"  {rule}  " in out
+    assert "MlGuardrails-NotifyNonCompliantResource" in out

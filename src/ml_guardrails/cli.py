@@ -27,10 +27,14 @@ from rdklib import InvalidParametersError
 from ml_guardrails import __version__, catalog
 from ml_guardrails.aws import CLIENT_CONFIG, ClientFactory, error_code, error_message
 from ml_guardrails.engine import Outcome
+from ml_guardrails.params import StringParameter
 from ml_guardrails.scanning import (
     ERROR,
     MAX_WORKERS,
+    ORGANIZATION_ID_PATTERN,
+    ORGANIZATION_PARAMETER,
     AccountAccess,
+    OrganizationSource,
     Plan,
     Row,
     RuleJob,
@@ -38,8 +42,10 @@ from ml_guardrails.scanning import (
     ScanResult,
     SessionMaker,
     UnitProgress,
+    describe_organization_id,
     failure_row,
     organization_accounts,
+    organization_annotation,
     render_summary,
     role_arn,
 )
@@ -49,6 +55,12 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+ORGANIZATION_ID = StringParameter(
+    ORGANIZATION_PARAMETER,
+    "The AWS Organizations id given to every rule that declares OrganizationId.",
+    pattern=ORGANIZATION_ID_PATTERN,
+    what="an AWS Organizations id (o- followed by 10-32 lower-case letters or digits)",
+)
 
 
 class Progress:
@@ -93,9 +105,15 @@ def load_parameters(path: str | None, known: Iterable[str]) -> dict[str, dict[st
 
 
 def rule_jobs(
-    rule_names: Sequence[str] = (), parameters: Mapping[str, Mapping[str, Any]] | None = None
+    rule_names: Sequence[str] = (),
+    parameters: Mapping[str, Mapping[str, Any]] | None = None,
+    organization: OrganizationSource | None = None,
 ) -> tuple[list[RuleJob], list[str]]:
-    """The selected rules (all by default) with validated parameters, and the errors of those without."""
+    """The selected rules (all by default) with validated parameters, and the errors of those without.
+
+    A rule that declares ``OrganizationId`` and was given none (or a blank one) in ``parameters`` gets
+    ``organization``'s. When that is unknown, a rule that requires it becomes a blocked job (ERROR rows
+    saying what to pass), never a skipped one; an explicit value in ``parameters`` always wins."""
     specs = catalog.discover()
     if rule_names:
         known = {s.name for s in specs}
@@ -107,8 +125,18 @@ def rule_jobs(
     errors: list[str] = []
     for spec in specs:
         rule_class = spec.rule_class()
+        values = dict((parameters or {}).get(spec.name, {}))
+        declared = next((p for p in rule_class.PARAMETERS if p.name == ORGANIZATION_PARAMETER), None)
+        given = values.get(ORGANIZATION_PARAMETER)
+        if declared is not None and (given is None or (isinstance(given, str) and not given.strip())):
+            org_id, problem = (organization or OrganizationSource()).resolve()
+            if org_id:
+                values[ORGANIZATION_PARAMETER] = org_id
+            elif declared.required:
+                jobs.append(RuleJob(spec.name, rule_class, None, organization_annotation(problem)))
+                continue
         try:
-            params = rule_class().evaluate_parameters(dict((parameters or {}).get(spec.name, {})))
+            params = rule_class().evaluate_parameters(values)
         except InvalidParametersError as exc:
             errors.append(f"{spec.name}: invalid parameters: {exc}")
             continue
@@ -122,12 +150,18 @@ def scan(
     rule_names: Sequence[str] = (),
     parameters: Mapping[str, Mapping[str, Any]] | None = None,
     progress: Progress | None = None,
+    *,
+    organization: OrganizationSource | None = None,
 ) -> ScanResult:
     """Evaluate each selected rule's periodic path against ``session`` in ``region``, one after the other
-    (the library entry point of ``demo`` and ``remediate``; ``scan`` on the command line fans out)."""
-    jobs, errors = rule_jobs(rule_names, parameters)
+    (the library entry point of ``demo`` and ``remediate``; ``scan`` on the command line fans out).
+    ``organization`` supplies OrganizationId as in :func:`rule_jobs` (default: none, nothing discovered)."""
+    jobs, errors = rule_jobs(rule_names, parameters, organization)
     rows: list[Row] = []
     for job in jobs:
+        if job.params is None:
+            rows.append(job.blocked_row(region=region))
+            continue
         clients = ClientFactory(region=region, assume_role_mode=False, session=session)
         tick: Callable[[Outcome], None] | None = None
         if progress is not None:
@@ -258,7 +292,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"error: --parameters: {exc}\n")
         return EXIT_ERROR
-    jobs, errors = rule_jobs(args.rule or (), parameters)
+    jobs, errors = rule_jobs(args.rule or (), parameters, _organization(args, base, home))
     if not jobs:
         return emit(ScanResult([], errors), args.format, sys.stdout, sys.stderr)
     accounts = _accounts(args, base, home)
@@ -268,6 +302,12 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     scanner = Scanner(sessions, args.workers, UnitProgress(sys.stderr, enabled=enabled))
     rows = scanner.run(Plan(accounts, regions, home, jobs))
     return emit(ScanResult(rows, errors), args.format, sys.stdout, sys.stderr, per_account=True)
+
+
+def _organization(args: argparse.Namespace, session: boto3.Session, region: str) -> OrganizationSource:
+    """``--organization-id``, else the caller's organization (DescribeOrganization, asked only when a
+    selected rule needs it)."""
+    return OrganizationSource(args.organization_id, lambda: describe_organization_id(session, region))
 
 
 def _scan_usage_problem(args: argparse.Namespace) -> str | None:
@@ -318,6 +358,14 @@ def _own_account_id(session: boto3.Session, region: str) -> str:
         return ""
 
 
+def _organization_id(value: str) -> str:
+    try:
+        parsed: str = ORGANIZATION_ID.parse(value)
+    except InvalidParametersError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return parsed
+
+
 def _account_id(value: str) -> str:
     if not ACCOUNT_ID.match(value):
         raise argparse.ArgumentTypeError(f"{value!r} is not a 12-digit AWS account ID")
@@ -357,10 +405,14 @@ def _cmd_remediate(args: argparse.Namespace) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_ERROR
     progress = Progress(sys.stderr, enabled=not args.no_progress and sys.stderr.isatty())
-    before = scan(session, region, args.rule or (), parameters, progress)
-    if before.errors or any(r.compliance == ERROR for r in before.rows):
+    organization = _organization(args, session, region)
+    before = scan(session, region, args.rule or (), parameters, progress, organization=organization)
+    unevaluated = [r for r in before.rows if r.compliance == ERROR]
+    if before.errors or unevaluated:
         emit(before, "table", sys.stderr, sys.stderr)
         sys.stderr.write("error: the scan could not evaluate everything; fix that before remediating\n")
+        for row in unevaluated:  # unwrapped, so that each says in one line what to do
+            sys.stderr.write(f"  {row.rule} {row.resource_id}: {row.annotation}\n")
         return EXIT_ERROR
     plan = remediate.make_plan(before, args.resource_id or (), overrides)
     sys.stdout.write(f"Remediation plan ({len(plan.runs)} runbook runs):\n")
@@ -378,7 +430,7 @@ def _cmd_remediate(args: argparse.Namespace) -> int:
     results = remediate.execute(plan, session, region)
     sys.stdout.write("\nRunbook results:\n")
     remediate.render_results(results, sys.stdout)
-    after = scan(session, region, args.rule or (), parameters)
+    after = scan(session, region, args.rule or (), parameters, organization=organization)
     sys.stdout.write("\nAfter remediation:\n")
     code = emit(after, args.format, sys.stdout, sys.stderr)
     failed = any(execution.status != "Success" for _, execution in results)
@@ -387,10 +439,32 @@ def _cmd_remediate(args: argparse.Namespace) -> int:
 
 def _cmd_rules(args: argparse.Namespace) -> int:
     for spec in catalog.discover():
-        sys.stdout.write(f"{spec.name}  ({', '.join(spec.resource_types)})\n  {spec.description}\n")
+        rule_class = spec.rule_class()
+        # The rule's own types: a periodic-only rule has no SourceEvents, and evaluates AWS::::Account.
+        scope = ", ".join(rule_class.RESOURCE_TYPES)
+        if not spec.resource_types:
+            scope += "; periodic only"
+        sys.stdout.write(f"{spec.name}  ({scope})\n  {spec.description}\n")
+        required = {p.name for p in rule_class.PARAMETERS if p.required}
         for name, default in {**spec.input_parameters, **spec.optional_parameters}.items():
-            sys.stdout.write(f"    {name}" + (f" = {default}" if default else "") + "\n")
+            if name == ORGANIZATION_PARAMETER and name in required:
+                shown = " (required: --organization-id, or the caller's organization)"
+            elif name in required:
+                shown = " (required)"  # parameters.json's value is a placeholder, never used
+            else:
+                shown = f" = {default}" if default else ""
+            sys.stdout.write(f"    {name}{shown}\n")
     return EXIT_OK
+
+
+def _add_organization_id(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--organization-id",
+        type=_organization_id,
+        metavar="o-...",
+        help="OrganizationId of every rule that declares it, unless --parameters sets one (default: the "
+        "caller's organization, Organizations DescribeOrganization)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -405,6 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_scan.add_argument("--rule", action="append", metavar="NAME", help="only this rule (repeatable)")
     p_scan.add_argument("--parameters", metavar="FILE", help="JSON: rule name -> parameters object")
+    _add_organization_id(p_scan)
     p_scan.add_argument("--format", choices=("table", "json"), default="table")
     p_scan.add_argument(
         "--region",
@@ -455,6 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_fix.add_argument("--rule", action="append", metavar="NAME", help="only this rule (repeatable)")
     p_fix.add_argument("--resource-id", action="append", metavar="ID", help="only this resource (repeatable)")
     p_fix.add_argument("--parameters", metavar="FILE", help="rule parameters for the scan, as for scan")
+    _add_organization_id(p_fix)
     p_fix.add_argument(
         "--remediation-parameters", metavar="FILE", help="JSON: rule name -> runbook inputs (e.g. a KMS key)"
     )

@@ -16,14 +16,23 @@ client set) per (account, region); no session or client is shared between thread
 fresh rule instance. ``workers=1`` runs every unit in the calling thread, in order: the sequential
 reference.
 
+Rules that require ``OrganizationId`` (the organization-boundary rules) get it from ``--parameters``, else
+from ``--organization-id``, else from Organizations DescribeOrganization called once with the caller's
+credentials ("You can call this operation from any account in a organization": botocore's organizations
+service model), which needs ``organizations:DescribeOrganization``. Whichever is used applies to every
+account scanned: the perimeter is the caller's organization. When none yields an id, such a rule is not
+swept: each of its units is one ERROR row saying what to pass (:data:`ORGANIZATION_HINT`).
+
 Fail closed: an account whose role cannot be assumed, an account whose regions cannot be listed, a unit
-that raises and a sweep that could not list everything all become ERROR rows naming account, region and
-rule (exit code 2); nothing is dropped. Rows come back in plan order (account, region, rule, then the
-sweep's own order) whatever the number of workers, so a concurrent scan prints what a sequential one does.
+that raises, a sweep that could not list everything and a rule without its OrganizationId all become
+ERROR rows naming account, region and rule (exit code 2); nothing is dropped. Rows come back in plan
+order (account, region, rule, then the sweep's own order) whatever the number of workers, so a
+concurrent scan prints what a sequential one does.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import Counter
@@ -32,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from ml_guardrails.aws import CLIENT_CONFIG, ClientFactory
+from ml_guardrails.aws import CLIENT_CONFIG, ClientFactory, error_code, error_message
 from ml_guardrails.ci import MalformedConfigurationItem, response_field
 from ml_guardrails.engine import Failure, RuleParameters
 
@@ -51,6 +60,10 @@ MAX_WORKERS = 16
 ACCOUNT_RESOURCE_TYPE = "AWS::::Account"
 ANY_REGION = "*"
 ROLE_NAME_HELP = "role name, optionally with its IAM path (path/Name)"
+ORGANIZATION_PARAMETER = "OrganizationId"
+# Organization.Id: "^o-[a-z0-9]{10,32}$" (botocore's organizations service model, shape OrganizationId).
+ORGANIZATION_ID_PATTERN = r"o-[a-z0-9]{10,32}"
+ORGANIZATION_HINT = "pass --organization-id o-... (or OrganizationId in --parameters)"
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -101,11 +114,70 @@ def failure_row(rule: str, failure: Failure, account: str = "", region: str = ""
 @dataclass(frozen=True)
 class RuleJob:
     """A rule ready to sweep: its class (instantiated per unit: rules may keep per-sweep state) and its
-    validated parameters."""
+    validated parameters. A job with ``blocked`` set (and no parameters) is not swept: each of its units
+    is one ERROR row annotated with ``blocked`` (e.g. a required OrganizationId nobody supplied)."""
 
     name: str
     rule_class: type[GuardrailRule[Any]]
-    params: RuleParameters[Any]
+    params: RuleParameters[Any] | None
+    blocked: str = ""
+
+    def blocked_row(self, account: str = "", region: str = "") -> Row:
+        types = ", ".join(self.rule_class.RESOURCE_TYPES)
+        return Row(self.name, types, "*", ERROR, self.blocked, account, region)
+
+
+class OrganizationSource:
+    """The OrganizationId for rules that require one and were given none in ``--parameters``: ``given``
+    (``--organization-id``), else ``discover()`` -- called at most once, and only when a selected rule
+    needs it. :meth:`resolve` never raises: a failed discovery is the reason the id is unknown."""
+
+    def __init__(self, given: str | None = None, discover: Callable[[], str] | None = None) -> None:
+        self._given, self._discover = given, discover
+        self._resolved: tuple[str | None, str] | None = None
+        self._lock = threading.Lock()
+
+    def resolve(self) -> tuple[str | None, str]:
+        """``(organization id, "")``, or ``(None, why it is unknown)``."""
+        with self._lock:
+            if self._resolved is None:
+                self._resolved = self._lookup()
+            return self._resolved
+
+    def _lookup(self) -> tuple[str | None, str]:
+        if self._given:
+            return self._given, ""
+        if self._discover is None:
+            return None, "OrganizationId is required"
+        try:
+            return self._discover(), ""
+        except Exception as exc:
+            return None, (
+                f"OrganizationId unknown: organizations:DescribeOrganization failed with "
+                f"{error_code(exc)}: {error_message(exc)}"
+            )
+
+
+def organization_annotation(problem: str) -> str:
+    """The annotation of a rule left without OrganizationId: why, then :data:`ORGANIZATION_HINT`
+    (kept whole within the 256 characters)."""
+    room = 256 - len("; ") - len(ORGANIZATION_HINT)
+    reason = problem if len(problem) <= room else problem[: room - 3] + "..."
+    return f"{reason}; {ORGANIZATION_HINT}"
+
+
+def describe_organization_id(session: boto3.Session, region: str) -> str:
+    """The id of the organization the caller's account belongs to (Organizations DescribeOrganization).
+    Raises on any failure (AWSOrganizationsNotInUseException: the account is in no organization); an
+    id not shaped like one is a malformed response, not an id."""
+    client = session.client("organizations", region_name=region, config=CLIENT_CONFIG)
+    organization = response_field(client.describe_organization(), "Organization", "DescribeOrganization")
+    found = str(response_field(organization, "Id", "DescribeOrganization"))
+    if not re.fullmatch(ORGANIZATION_ID_PATTERN, found):
+        raise MalformedConfigurationItem(
+            f"Organization.Id {found[:40]!r} is not an organization id", operation="DescribeOrganization"
+        )
+    return found
 
 
 @dataclass(frozen=True)
@@ -378,6 +450,8 @@ class Scanner:
     # ------------------------------------------------------------------------------- phase 2: the units
     def run_unit(self, unit: Unit) -> list[Row]:
         account, region, job = unit.account, unit.region, unit.job
+        if job.params is None:
+            return [job.blocked_row(account.account_id, region)]
         try:
             clients = self._threads.factory(account.account_id, account.credentials, region)
             evaluations, failures = job.rule_class().run_sweep(clients, job.params)
@@ -485,8 +559,10 @@ def render_summary(rows: Sequence[Row], stream: IO[str]) -> None:
 
 __all__ = [
     "ERROR",
+    "ORGANIZATION_HINT",
     "SESSION_NAME",
     "AccountAccess",
+    "OrganizationSource",
     "Plan",
     "Row",
     "RuleJob",
@@ -495,8 +571,10 @@ __all__ = [
     "SessionMaker",
     "UnitProgress",
     "default_workers",
+    "describe_organization_id",
     "failure_row",
     "organization_accounts",
+    "organization_annotation",
     "render_summary",
     "role_arn",
     "summarize",
