@@ -15,6 +15,7 @@ from ml_guardrails import cli, demo, remediate
 from ml_guardrails.demo import DEMO_PARAMETERS, REGION, seed
 
 NOTEBOOK_RULE = "SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET"
+Landscape = tuple[boto3.Session, dict[str, dict[str, str]]]  # the seeded session, the runbook inputs
 # Rules with a finding the demo's runbooks fix, and rules with a finding that stays (by design).
 FIXED_RULES = {
     "KMS_CMK_ROTATION_ENABLED",
@@ -36,9 +37,7 @@ _PARAMETERS_FILE: dict[str, str] = {}  # the scan's --parameters file (DEMO_PARA
 
 
 @pytest.fixture
-def landscape(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[boto3.Session, dict[str, dict[str, str]]]]:
+def landscape(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Landscape]:
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         overrides = seed(session)
@@ -66,7 +65,7 @@ def set_args(overrides: dict[str, dict[str, str]]) -> list[str]:
     ]
 
 
-def test_plan_binds_each_finding_as_aws_config_would(landscape: tuple[boto3.Session, dict]) -> None:
+def test_plan_binds_each_finding_as_aws_config_would(landscape: Landscape) -> None:
     session, overrides = landscape
     before = cli.scan(session, REGION, (), DEMO_PARAMETERS)
     plan = remediate.make_plan(before, (), overrides)
@@ -86,9 +85,7 @@ def test_plan_binds_each_finding_as_aws_config_would(landscape: tuple[boto3.Sess
         assert run.parameters[resource_input] == run.row.resource_id
 
 
-def test_dry_run_changes_nothing(
-    landscape: tuple[boto3.Session, dict], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_dry_run_changes_nothing(landscape: Landscape, capsys: pytest.CaptureFixture[str]) -> None:
     session, overrides = landscape
     before = verdicts(session)
     assert cli.main(["remediate", "--dry-run", "--region", REGION, *set_args(overrides)]) == cli.EXIT_OK
@@ -97,7 +94,7 @@ def test_dry_run_changes_nothing(
 
 
 def test_without_yes_and_without_a_terminal_nothing_runs(
-    landscape: tuple[boto3.Session, dict], monkeypatch: pytest.MonkeyPatch
+    landscape: Landscape, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     session, overrides = landscape
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # not a terminal: no silent consent
@@ -107,7 +104,7 @@ def test_without_yes_and_without_a_terminal_nothing_runs(
 
 
 def test_remediate_yes_fixes_every_remediable_finding(
-    landscape: tuple[boto3.Session, dict], capsys: pytest.CaptureFixture[str]
+    landscape: Landscape, capsys: pytest.CaptureFixture[str]
 ) -> None:
     session, overrides = landscape
     before = verdicts(session)
@@ -130,7 +127,7 @@ def test_remediate_yes_fixes_every_remediable_finding(
     assert "Success" in out
 
 
-def test_a_second_remediation_run_changes_nothing(landscape: tuple[boto3.Session, dict]) -> None:
+def test_a_second_remediation_run_changes_nothing(landscape: Landscape) -> None:
     session, overrides = landscape
     args = ["remediate", "--yes", "--region", REGION, *set_args(overrides)]
     cli.main(args)
@@ -154,7 +151,7 @@ def test_demo_second_act() -> None:
 
 
 def test_without_an_organization_id_remediate_refuses(
-    landscape: tuple[boto3.Session, dict], capsys: pytest.CaptureFixture[str]
+    landscape: Landscape, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The organization-boundary rules cannot be evaluated: the scan is incomplete, nothing runs."""
     session, overrides = landscape
@@ -168,7 +165,7 @@ def test_without_an_organization_id_remediate_refuses(
 
 
 def test_organization_id_option_plans_the_organization_rules(
-    landscape: tuple[boto3.Session, dict], capsys: pytest.CaptureFixture[str]
+    landscape: Landscape, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, overrides = landscape
     args = set_args(overrides)[2:]
