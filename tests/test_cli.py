@@ -387,3 +387,18 @@ def test_rules_lists_each_rules_resource_types(capsys: pytest.CaptureFixture[str
     assert "()" not in heads.values()
     assert "    OrganizationId (required: --organization-id, or the caller's organization)" in out
     assert "o-exampleorgid" not in out  # parameters.json's placeholder is never used
+
+
+def test_the_wheel_carries_the_data_the_cli_reads_beside_rules() -> None:
+    """catalog.data_dir finds ``_data/rules`` in an installed wheel; workspace.template_path looks for
+    ``service-catalog`` beside it: pyproject's force-include must put both there."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    doc = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    included = doc["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    packaged = Path("ml_guardrails") / "_data"
+    assert {source: Path(target) for source, target in included.items()} == {
+        kind: packaged / kind for kind in ("rules", "remediations", "service-catalog")
+    }
+    assert all((root / source).is_dir() for source in included)
