@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import FrozenInstanceError, dataclass
+from typing import Any, ClassVar
 
 from rdklib import InvalidParametersError
 
@@ -33,20 +33,57 @@ def _show(value: Any) -> str:
     return '"' + (text if len(text) <= 60 else text[:57] + "...") + '"'
 
 
+def _init(instance: Parameter, **values: Any) -> None:
+    for name, value in values.items():
+        object.__setattr__(instance, name, value)
+
+
 def _text(name: str, value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise InvalidParametersError(f"{name} must be a string, got {type(value).__name__}")
     return str(value).strip()
 
 
-@dataclass(frozen=True)
 class Parameter:
-    """A rule parameter. ``default`` is the string Config would pass (as in ``parameters.json``)."""
+    """A rule parameter. ``default`` is the string Config would pass (as in ``parameters.json``).
 
+    An immutable value (equality, hash and repr over :attr:`FIELDS`, assignment raises
+    ``FrozenInstanceError``), as a frozen dataclass would be, but written out: every rule module imports
+    these classes, and ``dataclasses`` generating their methods at import was a measurable share of a
+    Lambda cold start (``make bench``).
+    """
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("name", "description", "default", "required")
     name: str
     description: str
-    default: str | None = None
-    required: bool = False
+    default: str | None
+    required: bool
+
+    def __init__(
+        self, name: str, description: str, default: str | None = None, required: bool = False
+    ) -> None:
+        _init(self, name=name, description=description, default=default, required=required)
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
+        return f"{type(self).__qualname__}({shown})"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def parse(self, value: Any) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -60,7 +97,6 @@ class Parameter:
         return self.parse(value)
 
 
-# No fields of its own: it inherits the dataclass methods of Parameter (no code generated at import).
 class BoolParameter(Parameter):
     def parse(self, value: Any) -> bool:
         if isinstance(value, bool):
@@ -70,10 +106,22 @@ class BoolParameter(Parameter):
         raise InvalidParametersError(f"{self.name} must be true or false, got {_show(value)}")
 
 
-@dataclass(frozen=True)
 class IntParameter(Parameter):
-    minimum: int = 0
-    maximum: int = 2**31 - 1
+    FIELDS = (*Parameter.FIELDS, "minimum", "maximum")
+    minimum: int
+    maximum: int
+
+    def __init__(  # noqa: PLR0917 - the signature a dataclass would have (positional fields)
+        self,
+        name: str,
+        description: str,
+        default: str | None = None,
+        required: bool = False,
+        minimum: int = 0,
+        maximum: int = 2**31 - 1,
+    ) -> None:
+        super().__init__(name, description, default, required)
+        _init(self, minimum=minimum, maximum=maximum)
 
     def parse(self, value: Any) -> int:
         text = "" if isinstance(value, bool) else str(value).strip()
@@ -89,10 +137,22 @@ class IntParameter(Parameter):
         return number
 
 
-@dataclass(frozen=True)
 class StringParameter(Parameter):
-    pattern: str = r".+"
-    what: str = "a non-empty string"
+    FIELDS = (*Parameter.FIELDS, "pattern", "what")
+    pattern: str
+    what: str
+
+    def __init__(  # noqa: PLR0917 - the signature a dataclass would have (positional fields)
+        self,
+        name: str,
+        description: str,
+        default: str | None = None,
+        required: bool = False,
+        pattern: str = r".+",
+        what: str = "a non-empty string",
+    ) -> None:
+        super().__init__(name, description, default, required)
+        _init(self, pattern=pattern, what=what)
 
     def parse(self, value: Any) -> str:
         text = _text(self.name, value)
@@ -101,13 +161,26 @@ class StringParameter(Parameter):
         return text
 
 
-@dataclass(frozen=True)
 class CsvParameter(Parameter):
     """A comma-separated list; each item must match ``pattern`` (or be one of ``choices``)."""
 
-    pattern: str = r".+"
-    what: str = "a comma-separated list"
-    choices: tuple[str, ...] = ()
+    FIELDS = (*Parameter.FIELDS, "pattern", "what", "choices")
+    pattern: str
+    what: str
+    choices: tuple[str, ...]
+
+    def __init__(  # noqa: PLR0917 - the signature a dataclass would have (positional fields)
+        self,
+        name: str,
+        description: str,
+        default: str | None = None,
+        required: bool = False,
+        pattern: str = r".+",
+        what: str = "a comma-separated list",
+        choices: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(name, description, default, required)
+        _init(self, pattern=pattern, what=what, choices=choices)
 
     def parse(self, value: Any) -> frozenset[str]:
         items = value if isinstance(value, list) else _text(self.name, value).split(",")
@@ -127,9 +200,20 @@ class CsvParameter(Parameter):
         return frozenset(result)
 
 
-@dataclass(frozen=True)
 class ChoiceParameter(Parameter):
-    choices: tuple[str, ...] = ()
+    FIELDS = (*Parameter.FIELDS, "choices")
+    choices: tuple[str, ...]
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        default: str | None = None,
+        required: bool = False,
+        choices: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(name, description, default, required)
+        _init(self, choices=choices)
 
     def parse(self, value: Any) -> str:
         text = _text(self.name, value)
