@@ -138,9 +138,22 @@ class Needed:
 
 @dataclass(frozen=True)
 class Baseline:
+    """A COMPLIANT starting point: a CI fixture (``drop``: paths removed from it, so the rule must read
+    them from the API), the rule's parameters and the API's answers."""
+
     fixture: str
     params: Mapping[str, Any]
     answers: Answers
+    drop: tuple[Path, ...] = ()
+
+    def item(self) -> dict[str, Any]:
+        item = load_fixture(self.fixture)
+        for path in self.drop:
+            parent: Any = item
+            for step in path[:-1]:
+                parent = parent[step]
+            del parent[path[-1]]
+        return item
 
 
 @dataclass(frozen=True)
@@ -351,6 +364,13 @@ NOTEBOOK_HARDENED = Harness(
             {"KmsKeyArns": KEY_ARN},
             {DESCRIBE_NOTEBOOK: Answer("AccessDeniedException")},
         ),
+        # An item without RootAccess and the IMDS configuration: DescribeNotebookInstance fills them in.
+        Baseline(
+            "sagemaker_notebook_isolated.json",
+            {},
+            {DESCRIBE_NOTEBOOK: Answer("ok", notebook_response())},
+            drop=(("configuration", "RootAccess"), ("configuration", IMDS)),
+        ),
     ),
     needed=(
         Needed("configuration", "ci", (("configuration",),), "object"),
@@ -362,6 +382,12 @@ NOTEBOOK_HARDENED = Harness(
 )
 NOTEBOOK_LISTED_KEY = (  # baseline 1 sets KmsKeyArns: any other reference fails
     Needed("KmsKeyId", "ci", (("configuration", "KmsKeyId"),), "str", (KEY_ARN,), normalise=str.lower),
+)
+NOTEBOOK_DESCRIBED = (  # baseline 2: what the item lacks comes from DescribeNotebookInstance
+    Needed("RootAccess (API)", DESCRIBE_NOTEBOOK, (("RootAccess",),), "str", ("Disabled",)),
+    Needed(f"{IMDS} (API)", DESCRIBE_NOTEBOOK, ((IMDS,),), "object"),
+    Needed(f"{IMDS_MIN} (API)", DESCRIBE_NOTEBOOK, ((IMDS, IMDS_MIN),), "str", ("2",)),
+    Needed("NotebookInstanceName (API)", DESCRIBE_NOTEBOOK, (("NotebookInstanceName",),), "str"),
 )
 
 
@@ -712,6 +738,8 @@ CONDITION_VALUES: tuple[Any, ...] = (
     [],
     "true",
     "false",
+    ["true", "false"],  # any request matches: constrains nothing
+    "TRUE",
     False,
     True,
     ACCOUNT_ID,
@@ -917,7 +945,9 @@ S3_POLICY = Harness(
 )
 
 
-def endpoint_response(base: Mapping[str, Any], policy: Any, state: str, kind: str) -> dict[str, Any]:
+def endpoint_response(
+    base: Mapping[str, Any], policy: Any, state: str = "Available", kind: str = "Interface"
+) -> dict[str, Any]:
     endpoint = {
         "VpcEndpointId": base.get("resourceId"),
         "VpcEndpointType": kind,
@@ -947,6 +977,13 @@ def endpoint_answers(draw: st.DrawFn, base: Mapping[str, Any]) -> Answers:
     return {DESCRIBE_ENDPOINTS: Answer("ok", response)}
 
 
+def VPCE_TYPE_NORMALISE(text: str) -> str:
+    """Endpoint types read case-insensitively: a case variant of a valid type is that type."""
+    return text.strip().capitalize() if text.strip().lower() in ("interface", "gateway") else text
+
+
+VPCE_FIXTURE = load_fixture("vpce_interface_sagemaker_api_org.json")
+VPCE_FIXTURE_POLICY = VPCE_FIXTURE["configuration"]["policyDocument"]
 VPCE_POLICY = Harness(
     rule="VPC_ENDPOINT_POLICY_ORG_ONLY",
     errors={DESCRIBE_ENDPOINTS: ("UnauthorizedOperation",)},
@@ -961,6 +998,13 @@ VPCE_POLICY = Harness(
             {"OrganizationId": ORG},
             {DESCRIBE_ENDPOINTS: Answer("UnauthorizedOperation")},
         ),
+        # An item without the policy: DescribeVpcEndpoints shows it.
+        Baseline(
+            "vpce_interface_sagemaker_api_org.json",
+            {"OrganizationId": ORG},
+            {DESCRIBE_ENDPOINTS: Answer("ok", endpoint_response(VPCE_FIXTURE, VPCE_FIXTURE_POLICY))},
+            drop=(VPCE_POLICY_PATH,),
+        ),
     ),
     needed=(
         Needed("configuration", "ci", (("configuration",),), "object"),
@@ -970,9 +1014,7 @@ VPCE_POLICY = Harness(
             (("configuration", "vpcEndpointType"),),
             "str",
             ("Interface", "Gateway"),
-            normalise=lambda s: (
-                s.strip().capitalize() if s.strip().lower() in ("interface", "gateway") else s
-            ),
+            normalise=VPCE_TYPE_NORMALISE,
         ),
         Needed("policyDocument", "ci", (VPCE_POLICY_PATH,), "str_json"),
     ),
@@ -1080,8 +1122,22 @@ RDS_INSTANCE_ONLY = (  # baseline 0: an instance, with KmsKeyArns
     Needed("kmsKeyId", "ci", (("configuration", "kmsKeyId"),), "str", (KEY_ARN,)),
 )
 
+VPCE_DESCRIBED = (  # baseline 1: the policy comes from DescribeVpcEndpoints
+    Needed("VpcEndpoints", DESCRIBE_ENDPOINTS, (("VpcEndpoints",),), "list"),
+    Needed("PolicyDocument (API)", DESCRIBE_ENDPOINTS, (("VpcEndpoints", 0, "PolicyDocument"),), "str_json"),
+    Needed(
+        "VpcEndpointType (API)",
+        DESCRIBE_ENDPOINTS,
+        (("VpcEndpoints", 0, "VpcEndpointType"),),
+        "str",
+        ("Interface", "Gateway"),
+        normalise=VPCE_TYPE_NORMALISE,
+    ),
+)
 NEW_HARNESSES: tuple[Harness, ...] = (NOTEBOOK_HARDENED, S3_POLICY, VPCE_POLICY, RDS)
 NEW_EXTRA_NEEDED: dict[tuple[str, int], tuple[Needed, ...]] = {
     ("SAGEMAKER_NOTEBOOK_HARDENED", 1): NOTEBOOK_LISTED_KEY,
+    ("SAGEMAKER_NOTEBOOK_HARDENED", 2): NOTEBOOK_DESCRIBED,
+    ("VPC_ENDPOINT_POLICY_ORG_ONLY", 1): VPCE_DESCRIBED,
     ("RDS_STORAGE_ENCRYPTED_WITH_CMK", 0): RDS_INSTANCE_ONLY,
 }

@@ -68,6 +68,9 @@ from tests.fuzz_harnesses import (
     o_obj,
     o_supplementary,
 )
+from tests.fuzz_harnesses import (
+    KEY_ARN as RDS_KEY_ARN,
+)
 from tests.strategies import (
     BOOL_STRINGS,
     MISSING,
@@ -235,8 +238,27 @@ def _period_outside_api_range(outcome: Outcome) -> bool:
 
 # D1-D4 were found by this fuzzing and fixed (capture times validated as ISO-8601 and in range, KMS rotation
 # periods outside AWS's 90-2560 rejected, a non-object configurationItem reported as malformed); their
-# minimal examples stay below as regression tests.
-KNOWN_DEFECTS: tuple[KnownDefect, ...] = ()
+# minimal examples stay below as regression tests. D5 is open: OPEN_REPRODUCERS holds its strict xfails.
+def _key_metadata_not_object(outcome: Outcome) -> bool:
+    return any(
+        f.get("code") == "TypeError"
+        and str(f.get("resourceType", "")).startswith(("AWS::RDS::", "AWS::S3::Bucket"))
+        and re.search(r"argument of type '\w+' is not iterable", str(f.get("message")))
+        for f in outcome.failures()
+    )
+
+
+KNOWN_DEFECTS: tuple[KnownDefect, ...] = (
+    KnownDefect(
+        "D5-key-metadata-not-object",
+        "RDS_STORAGE_ENCRYPTED_WITH_CMK and S3_BUCKET_SSE_KMS_ENFORCED read DescribeKey's KeyMetadata with "
+        "ml_guardrails.ci.get_field/require_field, which test `name in mapping` on a non-object",
+        "DescribeKey answering KeyMetadata that is not an object (true, a number) fails the evaluation with "
+        "the bare TypeError \"argument of type 'bool' is not iterable\" instead of a malformed DescribeKey "
+        "response (fail closed: nothing posted, never COMPLIANT; but the failure names no cause)",
+        _key_metadata_not_object,
+    ),
+)
 
 
 def count(label: str) -> None:
@@ -557,6 +579,7 @@ S3 = Harness(
         ),
         Needed("supplementaryConfiguration", "ci", (("supplementaryConfiguration",),), "object"),
         Needed("KeyManager", DESCRIBE_KEY, (("KeyMetadata", "KeyManager"),), "str", ("CUSTOMER",)),
+        Needed("KeyMetadata", DESCRIBE_KEY, (("KeyMetadata",),), "object"),
     ),
 )
 # Needed only with RequireUploadPolicy / RequireBucketKey (the first baseline sets both).
@@ -969,7 +992,7 @@ def test_baselines_are_compliant(bench: Bench) -> None:
     """The needed-field test is only meaningful if each unmutated baseline is COMPLIANT (and the oracle
     agrees it may be)."""
     for baseline in bench.harness.baselines:
-        ci = load_fixture(baseline.fixture)
+        ci = baseline.item()
         bench.api.set(baseline.answers)
         params = {**ENGINE, **baseline.params}
         outcome = run(bench.rule, change_event(ci, params), bench.rec)
@@ -1104,6 +1127,15 @@ def _breaking_values(needed: Needed, original: Any) -> st.SearchStrategy[tuple[s
     return st.one_of(kinds)
 
 
+def _present(baseline: Baseline, needed: Needed) -> bool:
+    """The baseline has the field (a field dropped from the item, or an API not called, has nothing to
+    break)."""
+    if needed.target == "ci":
+        return get_path(baseline.item(), needed.paths[0]) is not MISSING
+    answer = baseline.answers.get(needed.target)
+    return answer is not None and get_path(dict(answer.response), needed.paths[0]) is not MISSING
+
+
 @rule_param
 def test_broken_needed_field_is_never_compliant(bench: Bench) -> None:
     harness = bench.harness
@@ -1111,7 +1143,7 @@ def test_broken_needed_field_is_never_compliant(bench: Bench) -> None:
         (index, baseline, needed)
         for index, baseline in enumerate(harness.baselines)
         for needed in (*harness.needed, *EXTRA_NEEDED.get((harness.rule, index), ()))
-        if needed.target == "ci" or needed.target in baseline.answers
+        if _present(baseline, needed)
     ]
 
     @scaled(0.25)
@@ -1119,7 +1151,7 @@ def test_broken_needed_field_is_never_compliant(bench: Bench) -> None:
     def examples(data: st.DataObject, case: tuple[int, Baseline, Needed]) -> None:
         tally()
         index, baseline, needed = case
-        ci = load_fixture(baseline.fixture)
+        ci = baseline.item()
         answers = copy.deepcopy(baseline.answers)
         tree: Any = ci if needed.target == "ci" else dict(answers[needed.target].response)
         original = get_path(tree, needed.paths[0])
@@ -1161,7 +1193,7 @@ def test_policy_edits_never_wrongly_compliant(bench: Bench) -> None:
     def examples(data: st.DataObject, index: int) -> None:
         tally()
         baseline = harness.baselines[index]
-        ci, done = data.draw(edit(load_fixture(baseline.fixture)), label="policy edits")
+        ci, done = data.draw(edit(baseline.item()), label="policy edits")
         parsed = bench.params(baseline.params)
         bench.api.set(baseline.answers)
         context = f"{baseline.fixture}: {done or 'no edit'}"
@@ -1377,6 +1409,58 @@ REPRODUCERS: dict[str, tuple[str, Callable[[Bench], Outcome]]] = {
     "D1-capture-time-string": ("KMS_CMK_ROTATION_ENABLED", _with_capture_time("1e+308")),
     "D2-capture-time-number": ("KMS_CMK_ROTATION_ENABLED", _with_capture_time(1e300)),
 }
+
+
+def _key_metadata_true(fixture: str, key_arn: str) -> Callable[[Bench], Outcome]:
+    def reproduce(bench: Bench) -> Outcome:
+        bench.api.set({DESCRIBE_KEY: Answer("ok", {"KeyMetadata": True}, frozenset({key_arn}))})
+        return run(bench.rule, change_event(load_fixture(fixture), ENGINE), bench.rec)
+
+    return reproduce
+
+
+# Open defects (KNOWN_DEFECTS): reproducer id -> (defect id, rule, fixture, minimal example).
+OPEN_REPRODUCERS: dict[str, tuple[str, str, str, Callable[[Bench], Outcome]]] = {
+    "D5-rds": (
+        "D5-key-metadata-not-object",
+        "RDS_STORAGE_ENCRYPTED_WITH_CMK",
+        "rds_instance_cmk.json",
+        _key_metadata_true("rds_instance_cmk.json", RDS_KEY_ARN),
+    ),
+    "D5-s3-sse": (
+        "D5-key-metadata-not-object",
+        "S3_BUCKET_SSE_KMS_ENFORCED",
+        "s3_sse_kms_cmk.json",
+        _key_metadata_true("s3_sse_kms_cmk.json", S3_KEY_ARN),
+    ),
+}
+
+
+def test_every_known_defect_is_reproduced() -> None:
+    assert {entry[0] for entry in OPEN_REPRODUCERS.values()} == {d.id for d in KNOWN_DEFECTS}
+
+
+@pytest.mark.parametrize(
+    ("defect", "bench"),
+    [
+        pytest.param(
+            name,
+            OPEN_REPRODUCERS[name][1],
+            id=name,
+            marks=pytest.mark.xfail(strict=True, reason=f"open defect {name}: see KNOWN_DEFECTS"),
+        )
+        for name in OPEN_REPRODUCERS
+    ],
+    indirect=["bench"],
+)
+def test_known_defect_reproduces(defect: str, bench: Bench) -> None:
+    """Each open defect's minimal example (strict xfail): once the rule is fixed this passes, the xfail
+    turns into a failure, and the KNOWN_DEFECTS entry (and this reproducer) must be removed."""
+    _, _, fixture, reproduce = OPEN_REPRODUCERS[defect]
+    outcome = reproduce(bench)
+    matched = [d.id for d in KNOWN_DEFECTS if d.matches(outcome)]
+    assert not matched, f"{defect} still reproduces: {outcome.label} {outcome.failures()}"
+    check_clear(outcome, load_fixture(fixture), defect)
 
 
 @pytest.mark.parametrize(
