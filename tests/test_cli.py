@@ -402,3 +402,6 @@ def test_the_wheel_carries_the_data_the_cli_reads_beside_rules() -> None:
         kind: packaged / kind for kind in ("rules", "remediations", "service-catalog")
     }
     assert all((root / source).is_dir() for source in included)
+    # A wheel built from the sdist (pip install of the sdist) needs the same sources in the sdist, or
+    # hatchling stops with "Forced include not found".
+    assert set(included) <= set(doc["tool"]["hatch"]["build"]["targets"]["sdist"]["include"])
