@@ -22,7 +22,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -31,8 +31,9 @@ from moto import mock_aws
 
 from ml_guardrails.aws import CLIENT_CONFIG, MAX_ATTEMPTS
 from ml_guardrails.catalog import get
+from ml_guardrails.demo import ORGANIZATION_ID
 from ml_guardrails.engine import EvaluationIncomplete, handle
-from ml_guardrails.testing import REGION, scheduled_event
+from ml_guardrails.testing import REGION, aws_shaped_rds, scheduled_event
 from tests.faults import THROTTLED, Backoff, Call, Fault, FaultInjector, no_backoff
 
 LOCAL = {"AssumeRoleMode": "false"}
@@ -132,11 +133,86 @@ def seed_notebooks(session: boto3.Session, count: int) -> None:
         )
 
 
+def seed_bucket_policies(session: boto3.Session, count: int) -> None:
+    """:func:`seed_buckets`, every other bucket with an organization-only, TLS-only policy (COMPLIANT for
+    S3_BUCKET_POLICY_ORG_ONLY; the others have none: NON_COMPLIANT)."""
+    seed_buckets(session, count)
+    s3 = session.client("s3")
+    for i in range(0, count, 2):
+        arn = f"arn:aws:s3:::ml-transient-{i:04d}"
+        statements = [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"{arn}/*",
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": ORGANIZATION_ID}},
+            },
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [arn, f"{arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ]
+        s3.put_bucket_policy(
+            Bucket=f"ml-transient-{i:04d}",
+            Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+        )
+
+
+def seed_databases(session: boto3.Session, count: int) -> None:
+    """``count`` DB instances with AWS-shaped answers (ml_guardrails.testing.aws_shaped_rds): a third on
+    one of three customer keys, a third on aws/rds, a third unencrypted."""
+    kms, rds = session.client("kms"), session.client("rds")
+    keys = [kms.create_key(Description=f"ml-rds-{i}")["KeyMetadata"]["KeyId"] for i in range(3)]
+    aws_shaped_rds(session)
+    for i in range(count):
+        encryption: dict[str, Any] = (
+            {"StorageEncrypted": True, "KmsKeyId": keys[i % 9 // 3]},
+            {"StorageEncrypted": True},
+            {},
+        )[i % 3]
+        rds.create_db_instance(
+            DBInstanceIdentifier=f"ml-db-{i:03d}",
+            DBInstanceClass="db.t3.micro",
+            Engine="postgres",
+            MasterUsername="mladmin",
+            MasterUserPassword="moto-only-not-a-credential",  # nosec B106: moto only
+            AllocatedStorage=20,
+            **encryption,
+        )
+
+
+def seed_endpoints(session: boto3.Session, count: int) -> None:
+    """``count`` interface endpoints with the default full-access policy (NON_COMPLIANT)."""
+    ec2 = session.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.99.1.0/24")["Subnet"]["SubnetId"]
+    for i in range(count):
+        ec2.create_vpc_endpoint(
+            VpcId=vpc,
+            ServiceName=f"com.amazonaws.{REGION}.execute-api-{i}",
+            VpcEndpointType="Interface",
+            SubnetIds=[subnet],
+        )
+
+
+def seed_detector(session: boto3.Session, count: int) -> None:
+    """The Region's one GuardDuty detector (AWS::::Account: one resource whatever ``count``)."""
+    session.client("guardduty").create_detector(Enable=True)
+
+
 @dataclass(frozen=True)
 class Landscape:
     rule: str
     resources: int
     seed: Callable[[boto3.Session, int], None]
+    params: dict[str, str] = field(default_factory=dict)
+    # The throttle draw's seed. A sweep of a handful of calls needs one whose first draws throttle (the
+    # default's first eight are all above 0.3: such a sweep would see no fault at all).
+    rng_seed: int = SEED
 
 
 # Sizes are what moto makes cheap: S3 and KMS sweeps make calls per resource (300 buckets, 150 keys: two
@@ -145,8 +221,22 @@ class Landscape:
 LANDSCAPES = (
     Landscape("S3_BUCKET_SSE_KMS_ENFORCED", 300, seed_buckets),
     Landscape("KMS_CMK_ROTATION_ENABLED", 150, seed_keys),
-    Landscape("VPC_FLOW_LOGS_ENABLED", 12, seed_vpcs),
+    Landscape("VPC_FLOW_LOGS_ENABLED", 12, seed_vpcs, rng_seed=4),
     Landscape("SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET", 40, seed_notebooks),
+    Landscape("SAGEMAKER_NOTEBOOK_HARDENED", 40, seed_notebooks),
+    Landscape(
+        "S3_BUCKET_POLICY_ORG_ONLY",
+        150,
+        seed_bucket_policies,
+        {"OrganizationId": ORGANIZATION_ID, "ExemptionTagKey": "ml-guardrails:exemption"},
+    ),
+    # RDS: two listings and one DescribeKey per customer key, whatever the count (moto: ~0.05 s per DB).
+    Landscape("RDS_STORAGE_ENCRYPTED_WITH_CMK", 30, seed_databases, rng_seed=4),
+    # VPC endpoints and GuardDuty: one listing (plus GetDetector); the figures show the retries.
+    Landscape(
+        "VPC_ENDPOINT_POLICY_ORG_ONLY", 12, seed_endpoints, {"OrganizationId": ORGANIZATION_ID}, rng_seed=4
+    ),
+    Landscape("GUARDDUTY_ENABLED", 1, seed_detector, rng_seed=4),
 )
 
 
@@ -174,7 +264,9 @@ class Sweep:
         return []
 
 
-def sweep(injector: FaultInjector, rule_name: str, rate: float, seed: int) -> Sweep:
+def sweep(
+    injector: FaultInjector, rule_name: str, rate: float, seed: int, params: dict[str, str] | None = None
+) -> Sweep:
     spec = get(rule_name)
     module = spec.load_module()
     injector.reset()
@@ -185,7 +277,9 @@ def sweep(injector: FaultInjector, rule_name: str, rate: float, seed: int) -> Sw
     error: BaseException | None = None
     with injector.attribute(module):
         try:
-            handle(spec.rule_class()(), scheduled_event(LOCAL), session=injector.session)
+            handle(
+                spec.rule_class()(), scheduled_event({**LOCAL, **(params or {})}), session=injector.session
+            )
         except Exception as exc:
             error = exc
     seconds = time.perf_counter() - started
@@ -223,12 +317,12 @@ def test_sweep_survives_30_percent_throttling(
 ) -> None:
     injector, backoff = account
     landscape.seed(injector.session, landscape.resources)
-    clean = sweep(injector, landscape.rule, 0.0, SEED)
+    clean = sweep(injector, landscape.rule, 0.0, SEED, landscape.params)
     assert clean.error is None
     assert len(clean.posted) >= landscape.resources
     backoff.delays.clear()
 
-    run = sweep(injector, landscape.rule, THROTTLE_RATE, SEED)
+    run = sweep(injector, landscape.rule, THROTTLE_RATE, landscape.rng_seed, landscape.params)
     print(_figures(landscape.rule, len(clean.posted), run, backoff))
 
     if run.attempts >= 100:  # enough attempts for the rate to show
@@ -237,7 +331,9 @@ def test_sweep_survives_30_percent_throttling(
     for call in run.calls:  # the injector's count agrees with botocore's own
         if call.response is not None and call.attempts:
             assert call.response["ResponseMetadata"]["RetryAttempts"] == call.attempts - 1, call.name
-    exhausted = [c for c in run.calls if c.response is None]
+    # Calls whose last attempt was throttled. A call may also end in the service's own error answer
+    # (NoSuchBucketPolicy, NoSuchTagSet: the rule reads those as facts), which is not exhaustion.
+    exhausted = [c for c in run.calls if c.response is None and c.error_code == throttle(c.service).code]
     if not exhausted:
         assert run.error is None, run.error
         assert run.posted == clean.posted
