@@ -7,12 +7,15 @@ automation role), every AWS API call made while the suite runs the rules and run
    depends on which other tests ran: every rule's periodic sweep with default and with all-optional-reads
    parameters (exemption tag, upload policy, bucket key, key ARNs, rotation period, network path,
    allowed subnets, traffic and destination types), change events, oversized change events, bad
-   parameters; every runbook from the scan's findings (twice: change, then "nothing changed"), the S3
-   runbook with the upload policy, the VPC runbook to CloudWatch Logs (delivery role);
+   parameters (a periodic-only rule gets no change events); every runbook from the scan's findings
+   (twice: change, then "nothing changed"), the S3 runbook with the upload policy, the VPC runbook to
+   CloudWatch Logs (delivery role), the quarantine and hardening runbooks given a differently-cased ARN,
+   the GuardDuty runbook on a suspended detector and on a missing feature; then every sweep once more on
+   the remediated account (the detector the runbook created is read only then);
 2. takes the union of that run and everything the session recorded before it (the plugin runs this
    module last);
-3. maps the calls to IAM actions (``tests/iam_action_map.py``), and asserts for each of the four
-   functions and four automation roles that the policy grants every action used and no action unused,
+3. maps the calls to IAM actions (``tests/iam_action_map.py``), and asserts for each function and
+   automation role of the template that the policy grants every action used and no action unused,
    with resources scoped wherever IAM allows it.
 
 Explicit allowances, each with its reason:
@@ -29,6 +32,11 @@ Explicit allowances, each with its reason:
 * Actions AWS checks without a call of ours (ec2:CreateTags for TagSpecifications, logs:CreateLogDelivery
   and logs:DeleteLogDelivery for S3 flow logs, iam:PassRole for the delivery role) are derived from the
   recorded CreateFlowLogs parameters in ``iam_action_map.implied_actions``, with their citations.
+* ``ENCRYPTED_TOPIC_PUBLISH``: a role that publishes to the SSE-KMS FindingsTopic holds
+  kms:GenerateDataKey and kms:Decrypt on that topic's key, used by SNS for the publisher; allowed only when
+  every topic the role publishes to is SSE-KMS and the grant is exactly their keys.
+* iam:CreateServiceLinkedRole (GuardDuty's service-linked role) is implied by CreateDetector, with its
+  citation in ``iam_action_map``.
 """
 
 from __future__ import annotations
