@@ -179,7 +179,7 @@ def seed_databases(session: boto3.Session, count: int) -> None:
             DBInstanceClass="db.t3.micro",
             Engine="postgres",
             MasterUsername="mladmin",
-            MasterUserPassword="moto-only-not-a-credential",  # nosec B106: moto only
+            MasterUserPassword="moto-only-not-a-credential",  # moto only, never a real database
             AllocatedStorage=20,
             **encryption,
         )

@@ -446,7 +446,7 @@ def seed_databases(session: boto3.Session, keys: dict[str, str]) -> None:
             DBInstanceClass="db.r6g.large",
             Engine="postgres",
             MasterUsername="mladmin",
-            MasterUserPassword="moto-only-not-a-credential",  # nosec B106: moto, never a real database
+            MasterUserPassword="moto-only-not-a-credential",  # moto only, never a real database
             AllocatedStorage=100,
             Tags=_tags(name, **(tags or {})),
             **encryption,
