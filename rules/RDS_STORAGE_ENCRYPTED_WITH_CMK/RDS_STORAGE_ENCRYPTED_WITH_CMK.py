@@ -56,7 +56,6 @@ MlGuardrails-NotifyNonCompliantResource tells the owners, and the annotation giv
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -68,10 +67,7 @@ from ml_guardrails.aws import ACCESS_DENIED_CODES, error_code, error_message
 from ml_guardrails.ci import (
     ConfigurationItem,
     MalformedConfigurationItem,
-    as_str,
     reading,
-    require_field,
-    response_field,
 )
 from ml_guardrails.engine import (
     GuardrailRule,
@@ -82,6 +78,17 @@ from ml_guardrails.engine import (
     make_evaluation,
 )
 from ml_guardrails.params import CsvParameter
+from ml_guardrails.resources.kms_lookup import (
+    ANY_KEY_ARN,
+    AWS_ALIAS,
+    KEY_ARN_PATTERN,
+    KMS_ARN,
+    KeyResolver,
+    KnownKeys,
+    NeedKey,
+    ResolvedKey,
+    decide_resolving,
+)
 from ml_guardrails.resources.rds import AWS_OWNED, DB_CLUSTER, DB_INSTANCE, RESOURCE_TYPES, RdsStorage
 
 if TYPE_CHECKING:
@@ -91,16 +98,6 @@ COMPLIANT = ComplianceType.COMPLIANT
 NON_COMPLIANT = ComplianceType.NON_COMPLIANT
 NOT_APPLICABLE = ComplianceType.NOT_APPLICABLE
 
-# arn:<partition>:kms:<region>:<account>:key/<uuid | mrk-32 hex> -- the only form KmsKeyArns accepts.
-KEY_ARN_PATTERN = (
-    r"arn:aws[a-z-]*:kms:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:key/"
-    r"(?:mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
-)
-_ANY_KEY_ARN = re.compile(r"^arn:[^:]+:kms:[^:]*:\d{12}:key/.+$")
-_KMS_ARN = re.compile(r"^arn:[^:]+:kms:([^:]*):(\d{12}):(?:key|alias)/.+$")
-# The alias/aws/ prefix is reserved for AWS managed keys (KMS CreateAlias: customers cannot use it).
-_AWS_ALIAS = re.compile(r"^(?:arn:[^:]+:kms:[^:]*:\d{12}:)?alias/aws/.+$")
-KEY_NOT_FOUND_CODES = ("NotFoundException",)
 DELETING = "deleting"
 
 # RDS cannot change a DB's storage key in place. Instances: CopyDBSnapshot with KmsKeyId encrypts the copy
@@ -125,35 +122,16 @@ class Verdict(NamedTuple):
     annotation: str
 
 
-@dataclass(frozen=True)
-class NeedKey:
-    """The decision needs ``kms:DescribeKey`` on ``reference`` before it can be made."""
-
-    reference: str
-
-
-@dataclass(frozen=True)
-class ResolvedKey:
-    """What ``kms:DescribeKey`` says about a key reference."""
-
-    arn: str
-    key_manager: str
-
-
-# Keys looked up so far: reference -> the key, or None when KMS says it does not exist.
-KnownKeys = Mapping[str, ResolvedKey | None]
-
-
 def _short(text: str, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def is_key_arn(reference: str) -> bool:
-    return _ANY_KEY_ARN.match(reference) is not None
+    return ANY_KEY_ARN.match(reference) is not None
 
 
 def is_aws_managed_alias(reference: str) -> bool:
-    return _AWS_ALIAS.match(reference) is not None
+    return AWS_ALIAS.match(reference) is not None
 
 
 def migration(db: RdsStorage, key: str = "a customer managed") -> str:
@@ -241,68 +219,27 @@ def decide(db: RdsStorage, params: Params, keys: KnownKeys | None = None) -> Ver
 
 def evaluate_db(db: RdsStorage, params: Params, resolve: Callable[[str], ResolvedKey | None]) -> Verdict:
     """:func:`decide`, resolving the key it asks for through ``resolve`` (which may raise)."""
-    keys: dict[str, ResolvedKey | None] = {}
-    while True:
-        outcome = decide(db, params, keys)
-        if isinstance(outcome, Verdict):
-            return outcome
-        if outcome.reference in keys:  # pragma: no cover - a decide() bug; never loop
-            raise RuntimeError(f"decide asked twice for key {outcome.reference}")
-        keys[outcome.reference] = resolve(outcome.reference)
+    return decide_resolving(decide, db, params, resolve)
 
 
 # ------------------------------------------------------------------------------------------------- I/O
-class KeyResolver:
-    """``kms:DescribeKey`` with a per-invocation cache (results and errors, by Region and reference)."""
+class DeniedKeyExplainer:
+    """Rewrites a denied ``kms:DescribeKey`` into what to do: the DB stays unevaluated (fail closed),
+    never COMPLIANT. Knows the evaluated account (from a DB's ARN) to name a shared key's owner."""
 
-    def __init__(self, clients: ClientFactory, region: str | None, account: str | None = None) -> None:
-        self._clients = clients
-        self._region = region
-        self._account = account
-        self._cache: dict[tuple[str | None, str], ResolvedKey | ClientError | None] = {}
-        self.calls = 0
+    def __init__(self, account: str | None = None) -> None:
+        self.account = account
 
     def learn_account(self, account: str | None) -> None:
-        """The evaluated account (from a DB's ARN), to tell a shared key of another account by its ARN."""
-        if self._account is None:
-            self._account = account
+        if self.account is None:
+            self.account = account
 
-    def resolve(self, reference: str) -> ResolvedKey | None:
-        arn = _KMS_ARN.match(reference)
-        region = arn.group(1) if arn and arn.group(1) else self._region
-        cache_key = (region, reference)
-        if cache_key not in self._cache:
-            self._cache[cache_key] = self._describe(region, reference)
-        cached = self._cache[cache_key]
-        if isinstance(cached, ClientError):
-            raise cached
-        return cached
-
-    def _describe(self, region: str | None, reference: str) -> ResolvedKey | ClientError | None:
-        self.calls += 1
-        kms = self._clients.build_client("kms", region=region)
-        try:
-            metadata = response_field(kms.describe_key(KeyId=reference), "KeyMetadata", "DescribeKey")
-        except ClientError as exc:
-            if error_code(exc) in KEY_NOT_FOUND_CODES:
-                return None
-            if error_code(exc) in ACCESS_DENIED_CODES:
-                self._explain_denied(exc, reference)
-            return exc
-        where = "DescribeKey KeyMetadata"
-        with reading("DescribeKey"):
-            return ResolvedKey(
-                arn=as_str(require_field(metadata, "Arn", where=where), "KeyMetadata.Arn"),
-                key_manager=as_str(
-                    require_field(metadata, "KeyManager", where=where), "KeyMetadata.KeyManager"
-                ),
-            )
-
-    def _explain_denied(self, exc: ClientError, reference: str) -> None:
-        """Rewrite AccessDenied into what to do: the DB stays unevaluated (fail closed), never COMPLIANT."""
-        arn = _KMS_ARN.match(reference)
+    def __call__(self, exc: ClientError, reference: str) -> None:
+        if error_code(exc) not in ACCESS_DENIED_CODES:
+            return
+        arn = KMS_ARN.match(reference)
         owner = arn.group(2) if arn else None
-        shared = owner is not None and self._account is not None and owner != self._account
+        shared = owner is not None and self.account is not None and owner != self.account
         where = f"the key policy of account {owner}'s shared key" if shared else "the key policy"
         exc.response.setdefault("Error", {})["Message"] = (
             f"kms:DescribeKey on {_short(reference, 120)} was denied, so a customer managed key cannot be "
@@ -338,13 +275,14 @@ class RDS_STORAGE_ENCRYPTED_WITH_CMK(GuardrailRule[Params]):
     ) -> Evaluation:
         db = RdsStorage.from_configuration_item(item)
         account = item.account_id or _account_of(item.arn)
-        resolver = KeyResolver(clients, item.region, account)
+        resolver = KeyResolver(clients, item.region, DeniedKeyExplainer(account))
         verdict = evaluate_db(db, params.rule, resolver.resolve)
         return make_evaluation(verdict.compliance, item.resource_type, item.resource_id, verdict.annotation)
 
     def sweep(self, clients: ClientFactory, params: RuleParameters[Params]) -> Iterator[Outcome]:
         rds = clients.build_client("rds")
-        resolver = KeyResolver(clients, rds.meta.region_name)
+        explainer = DeniedKeyExplainer()
+        resolver = KeyResolver(clients, rds.meta.region_name, explainer)
         listings: tuple[tuple[str, str, str, str, Callable[[Mapping[str, Any]], RdsStorage]], ...] = (
             (
                 DB_INSTANCE,
@@ -372,7 +310,9 @@ class RDS_STORAGE_ENCRYPTED_WITH_CMK(GuardrailRule[Params]):
                         view: Callable[[Mapping[str, Any]], RdsStorage] = view,
                         resource_type: str = resource_type,
                     ) -> Evaluation | None:
-                        return self._evaluate_listed(entry, view, resource_type, params, resolver)
+                        return self._evaluate_listed(
+                            entry, view, resource_type, params, resolver, explainer=explainer
+                        )
 
                     outcome = guarded(resource_type, label, decide_one)
                     if outcome is not None:
@@ -385,12 +325,14 @@ class RDS_STORAGE_ENCRYPTED_WITH_CMK(GuardrailRule[Params]):
         resource_type: str,
         params: RuleParameters[Params],
         resolver: KeyResolver,
+        *,
+        explainer: DeniedKeyExplainer,
     ) -> Evaluation:
         operation = "DescribeDBInstances" if resource_type == DB_INSTANCE else "DescribeDBClusters"
         # Anything missing from the listed entry is reported against the listing call, not a CI.
         with reading(operation):
             db = view(entry)
-            resolver.learn_account(_account_of(db.arn))
+            explainer.learn_account(_account_of(db.arn))
             exempt = params.exemption(resource_type, db.resource_id, db.tags)
             if exempt is not None:
                 return exempt

@@ -73,7 +73,6 @@ since listing) skips the bucket; any other error fails that bucket only.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -82,7 +81,7 @@ from botocore.exceptions import ClientError
 from rdklib import ComplianceType, Evaluation
 
 from ml_guardrails.aws import error_code
-from ml_guardrails.ci import ConfigurationItem, as_str, reading, require_field, response_field, tags_from
+from ml_guardrails.ci import ConfigurationItem, reading, response_field, tags_from
 from ml_guardrails.engine import (
     GuardrailRule,
     Outcome,
@@ -92,6 +91,16 @@ from ml_guardrails.engine import (
     make_evaluation,
 )
 from ml_guardrails.params import BoolParameter, CsvParameter
+from ml_guardrails.resources.kms_lookup import (
+    ANY_KEY_ARN,
+    AWS_ALIAS,
+    KEY_ARN_PATTERN,
+    KeyResolver,
+    KnownKeys,
+    NeedKey,
+    ResolvedKey,
+    decide_resolving,
+)
 from ml_guardrails.resources.s3_bucket import (
     AWS_MANAGED_S3_ALIAS,
     DSSE_KMS,
@@ -113,16 +122,6 @@ if TYPE_CHECKING:
 COMPLIANT = ComplianceType.COMPLIANT
 NON_COMPLIANT = ComplianceType.NON_COMPLIANT
 
-# arn:<partition>:kms:<region>:<account>:key/<uuid | mrk-32 hex> -- the only form KmsKeyArns accepts.
-KEY_ARN_PATTERN = (
-    r"arn:aws[a-z-]*:kms:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:key/"
-    r"(?:mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
-)
-_ANY_KEY_ARN = re.compile(r"^arn:[^:]+:kms:[^:]*:\d{12}:key/.+$")
-_ANY_KMS_ARN = re.compile(r"^arn:[^:]+:kms:([^:]*):\d{12}:(?:key|alias)/.+$")
-# The alias/aws/ prefix is reserved for AWS managed keys (KMS CreateAlias: customers cannot use it).
-_AWS_ALIAS = re.compile(r"^(?:arn:[^:]+:kms:[^:]*:\d{12}:)?alias/aws/.+$")
-KEY_NOT_FOUND_CODES = ("NotFoundException",)
 SSE_HEADER_KEY = "s3:x-amz-server-side-encryption"
 SSE_KEY_ID_KEY = "s3:x-amz-server-side-encryption-aws-kms-key-id"
 FIX_KEY = "Set KMSMasterKeyID to a customer managed KMS key ARN (PutBucketEncryption)."
@@ -145,35 +144,16 @@ class Verdict(NamedTuple):
     annotation: str
 
 
-@dataclass(frozen=True)
-class NeedKey:
-    """The decision needs ``kms:DescribeKey`` on ``reference`` before it can be made."""
-
-    reference: str
-
-
-@dataclass(frozen=True)
-class ResolvedKey:
-    """What ``kms:DescribeKey`` says about a key reference."""
-
-    arn: str
-    key_manager: str
-
-
-# Keys looked up so far: reference -> the key, or None when KMS says it does not exist.
-KnownKeys = Mapping[str, ResolvedKey | None]
-
-
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def is_key_arn(reference: str) -> bool:
-    return _ANY_KEY_ARN.match(reference) is not None
+    return ANY_KEY_ARN.match(reference) is not None
 
 
 def is_aws_managed_alias(reference: str) -> bool:
-    return _AWS_ALIAS.match(reference) is not None
+    return AWS_ALIAS.match(reference) is not None
 
 
 # ------------------------------------------------------------------------------------- pure decisions
@@ -338,54 +318,10 @@ def evaluate_bucket(
     bucket: S3Bucket, params: Params, resolve: Callable[[str], ResolvedKey | None]
 ) -> Verdict:
     """:func:`decide`, resolving each key it asks for through ``resolve`` (which may raise)."""
-    keys: dict[str, ResolvedKey | None] = {}
-    while True:
-        outcome = decide(bucket, params, keys)
-        if isinstance(outcome, Verdict):
-            return outcome
-        if outcome.reference in keys:  # pragma: no cover - a decide() bug; never loop
-            raise RuntimeError(f"decide asked twice for key {outcome.reference}")
-        keys[outcome.reference] = resolve(outcome.reference)
+    return decide_resolving(decide, bucket, params, resolve)
 
 
 # ------------------------------------------------------------------------------------------------- I/O
-class KeyResolver:
-    """``kms:DescribeKey`` with a per-invocation cache (results, and errors, by Region and reference)."""
-
-    def __init__(self, clients: ClientFactory, region: str | None) -> None:
-        self._clients = clients
-        self._region = region
-        self._cache: dict[tuple[str | None, str], ResolvedKey | ClientError | None] = {}
-        self.calls = 0
-
-    def resolve(self, reference: str) -> ResolvedKey | None:
-        arn = _ANY_KMS_ARN.match(reference)
-        region = arn.group(1) if arn and arn.group(1) else self._region
-        cache_key = (region, reference)
-        if cache_key not in self._cache:
-            self._cache[cache_key] = self._describe(region, reference)
-        cached = self._cache[cache_key]
-        if isinstance(cached, ClientError):
-            raise cached
-        return cached
-
-    def _describe(self, region: str | None, reference: str) -> ResolvedKey | ClientError | None:
-        self.calls += 1
-        kms = self._clients.build_client("kms", region=region)
-        try:
-            metadata = response_field(kms.describe_key(KeyId=reference), "KeyMetadata", "DescribeKey")
-        except ClientError as exc:
-            return None if error_code(exc) in KEY_NOT_FOUND_CODES else exc
-        where = "DescribeKey KeyMetadata"
-        with reading("DescribeKey"):
-            return ResolvedKey(
-                arn=as_str(require_field(metadata, "Arn", where=where), "KeyMetadata.Arn"),
-                key_manager=as_str(
-                    require_field(metadata, "KeyManager", where=where), "KeyMetadata.KeyManager"
-                ),
-            )
-
-
 class S3_BUCKET_SSE_KMS_ENFORCED(GuardrailRule[Params]):
     RULE_NAME = "S3_BUCKET_SSE_KMS_ENFORCED"
     RESOURCE_TYPES = (RESOURCE_TYPE,)

@@ -73,6 +73,7 @@ from ml_guardrails.engine import (
     make_evaluation,
 )
 from ml_guardrails.params import CsvParameter
+from ml_guardrails.resources.kms_lookup import KEY_ARN_PATTERN, KEY_ID
 from ml_guardrails.resources.sagemaker_notebook import (
     API_DEFAULT_MINIMUM_IMDS_VERSION,
     API_DEFAULT_ROOT_ACCESS,
@@ -90,10 +91,7 @@ RUNBOOK = "MlGuardrails-HardenSageMakerNotebook"
 DELETING = "Deleting"
 AT_REST = frozenset({"Stopped", "Stopping", "Failed"})
 
-_KEY_ID = r"(?:mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
-# arn:<partition>:kms:<region>:<account>:key/<uuid | mrk-32 hex>: the only form KmsKeyArns accepts.
-KEY_ARN_PATTERN = r"arn:aws[a-z-]*:kms:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:key/" + _KEY_ID
-_BARE_KEY_ID = re.compile(rf"^{_KEY_ID}$", re.IGNORECASE)
+_BARE_KEY_ID = re.compile(rf"^{KEY_ID}$", re.IGNORECASE)
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _ALIAS = re.compile(r"^(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:)?alias/[A-Za-z0-9/_-]+$")
 # The alias/aws/ prefix is reserved for AWS managed keys (KMS CreateAlias: customers cannot create it).
