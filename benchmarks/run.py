@@ -306,7 +306,7 @@ def cli_rows(
             runs["only_sequential"] = sorted(set(seq["verdicts"]) - set(con["verdicts"]))[:20]
             runs["only_concurrent"] = sorted(set(con["verdicts"]) - set(seq["verdicts"]))[:20]
         ratio = seq["seconds"] / con["seconds"] if con["seconds"] else 0.0
-        for run in runs.values():
+        for run in (seq, con):
             del run["verdicts"]
         raw[f"{ms}ms"] = {**runs, "same_verdicts": same, "speedup": ratio}
         where = "loopback, no added latency" if not ms else f"{ms} ms added per call"
