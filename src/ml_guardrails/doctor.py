@@ -293,18 +293,14 @@ def check_rule_status(catalog_name: str, rule: Mapping[str, Any], status: Mappin
                 "read the function's CloudWatch logs and the failed-evaluations queue; fix the cause "
                 "(permissions, parameters), then re-evaluate the rule",
             )
-    if (
-        _time(status.get("LastSuccessfulInvocationTime")) is None
-        or status.get("FirstEvaluationStarted") is False
-    ):
+    last = _time(status.get("LastSuccessfulInvocationTime"))
+    if last is None or status.get("FirstEvaluationStarted") is False:
         return Check(
             label,
             WARN,
             f"{deployed} has not completed an evaluation yet.",
             f"aws configservice start-config-rules-evaluation --config-rule-names {deployed}",
         )
-    last = _time(status.get("LastSuccessfulInvocationTime"))
-    assert last is not None
     return Check(
         label,
         OK,
