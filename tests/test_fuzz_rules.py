@@ -17,6 +17,14 @@ values as JSON strings or garbage, unicode incl. lone surrogates, huge values, d
    needed field of a COMPLIANT baseline at a time (deleted, wrong type, unknown value): never COMPLIANT.
 3. *Out of scope*: deleted statuses and ``eventLeftScope`` true give NOT_APPLICABLE.
 
+The harnesses of KMS_CMK_ROTATION_ENABLED, S3_BUCKET_SSE_KMS_ENFORCED, SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET
+and VPC_FLOW_LOGS_ENABLED are below; the harness vocabulary (readers, answers, needed fields, baselines) and
+the harnesses of the later rules (SAGEMAKER_NOTEBOOK_HARDENED, S3_BUCKET_POLICY_ORG_ONLY,
+VPC_ENDPOINT_POLICY_ORG_ONLY, RDS_STORAGE_ENCRYPTED_WITH_CMK) are in ``tests/fuzz_harnesses.py``. Only
+change-triggered rules have a harness: a periodic-only rule (GUARDDUTY_ENABLED) has no change path. The two
+policy rules also run *policy edits* alone (the edited policy mostly still parses, so the oracle decides
+often), besides the generic mutations that see a policy as an opaque string.
+
 Defects the fuzzing found in code this file does not own are listed in ``KNOWN_DEFECTS``: the property
 tests tolerate (and count, see ``--hypothesis-show-statistics``) outcomes matching them, and one strict
 xfail test per defect reproduces its minimal example, so fixing a defect turns its xfail into a failure
@@ -243,7 +251,10 @@ def _key_metadata_not_object(outcome: Outcome) -> bool:
     return any(
         f.get("code") == "TypeError"
         and str(f.get("resourceType", "")).startswith(("AWS::RDS::", "AWS::S3::Bucket"))
-        and re.search(r"argument of type '\w+' is not iterable", str(f.get("message")))
+        # `name in value` on a bool/number; on a string it is a substring test, then value[name] fails
+        and re.search(
+            r"argument of type '\w+' is not iterable|string indices must be integers", str(f.get("message"))
+        )
         for f in outcome.failures()
     )
 
@@ -253,9 +264,10 @@ KNOWN_DEFECTS: tuple[KnownDefect, ...] = (
         "D5-key-metadata-not-object",
         "RDS_STORAGE_ENCRYPTED_WITH_CMK and S3_BUCKET_SSE_KMS_ENFORCED read DescribeKey's KeyMetadata with "
         "ml_guardrails.ci.get_field/require_field, which test `name in mapping` on a non-object",
-        "DescribeKey answering KeyMetadata that is not an object (true, a number) fails the evaluation with "
-        "the bare TypeError \"argument of type 'bool' is not iterable\" instead of a malformed DescribeKey "
-        "response (fail closed: nothing posted, never COMPLIANT; but the failure names no cause)",
+        "DescribeKey answering KeyMetadata that is not an object (true, a number, a JSON string holding "
+        '"Arn") fails the evaluation with a bare TypeError ("argument of type \'bool\' is not iterable", '
+        '"string indices must be integers") instead of a malformed DescribeKey response (fail closed: '
+        "nothing posted, never COMPLIANT; but the failure names no cause)",
         _key_metadata_not_object,
     ),
 )
