@@ -36,6 +36,14 @@ from tests.strategies import (
 )
 
 RULES = {spec.name: spec.rule_class() for spec in discover()}
+# A valid value of each required parameter (parameters.json's InputParameters), so a test of another
+# parameter is not refused for a missing required one.
+REQUIRED = {
+    spec.name: {
+        p.name: spec.input_parameters[p.name] for p in spec.rule_class().parameter_specs() if p.required
+    }
+    for spec in discover()
+}
 # The engine's parameters as specs, with the patterns params.py documents (IAM role names with an optional
 # path, region names), so the same strategies fuzz them.
 ENGINE_SPECS: tuple[Parameter, ...] = (
@@ -70,7 +78,7 @@ def test_invalid_value_is_refused_naming_the_parameter(rule: str, spec: Paramete
         tally()
         event(f"{type(value).__name__}")
         with pytest.raises(InvalidParametersError) as raised:
-            instance.evaluate_parameters({spec.name: value})
+            instance.evaluate_parameters({**REQUIRED[rule], spec.name: value})
         assert spec.name in str(raised.value), str(raised.value)
 
     examples()
@@ -85,7 +93,7 @@ def test_valid_value_is_accepted(rule: str, spec: Parameter) -> None:
     def examples(value: Any) -> None:
         tally()
         note(repr(value))
-        instance.evaluate_parameters({spec.name: value})
+        instance.evaluate_parameters({**REQUIRED[rule], spec.name: value})
 
     examples()
 
@@ -97,8 +105,11 @@ def test_valid_parameter_sets_are_accepted_or_refused_naming_one(rule: str) -> N
     instance = rule_of(rule)
     specs = instance.parameter_specs()
 
+    required = {s.name: valid_value(s) for s in specs if s.name in REQUIRED[rule]}
+    optional = {s.name: valid_value(s) for s in specs if s.name not in REQUIRED[rule]}
+
     @scaled(0.25, floor=10)
-    @given(values=st.fixed_dictionaries({}, optional={s.name: valid_value(s) for s in specs}))
+    @given(values=st.fixed_dictionaries(required, optional=optional))
     def examples(values: dict[str, Any]) -> None:
         tally()
         try:
@@ -120,7 +131,7 @@ def test_unknown_names_are_refused_naming_one(rule: str) -> None:
     def examples(names: list[str]) -> None:
         tally()
         with pytest.raises(InvalidParametersError) as raised:
-            instance.evaluate_parameters(dict.fromkeys(names, "true"))
+            instance.evaluate_parameters({**REQUIRED[rule], **dict.fromkeys(names, "true")})
         message = str(raised.value)
         assert any(repr(name)[1:-1] in message or name in message for name in names), message
 
@@ -137,7 +148,7 @@ def test_handler_refuses_invalid_parameter_and_posts_nothing(rule: str, spec: Pa
         @given(value=invalid_value(spec))
         def examples(value: Any) -> None:
             tally()
-            params = {**LOCAL, spec.name: value}
+            params = {**LOCAL, **REQUIRED[rule], spec.name: value}
             with pytest.raises(InvalidParametersError) as raised:
                 handle(instance, scheduled_event(params), session=rec.session)
             assert spec.name in str(raised.value), str(raised.value)

@@ -236,19 +236,35 @@ EXEMPTION_TAG_KEY = StringParameter(
 def parse_parameters(specs: tuple[Parameter, ...], raw: Mapping[str, Any] | None) -> dict[str, Any]:
     """Validate ``raw`` against ``specs`` (plus the engine's own parameters); values by name.
 
-    Raises InvalidParametersError naming the first bad parameter. Unknown names are errors.
+    Raises one InvalidParametersError naming every bad parameter (unknown names are errors too), so a
+    deployer fixes them in one pass.
     """
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
         raise InvalidParametersError(f"rule parameters must be a JSON object, got {type(raw).__name__}")
     known = {spec.name for spec in specs}
+    problems: list[str] = []
     unknown = sorted(str(k) for k in raw if k not in known and k not in ENGINE_PARAMETERS)
     if unknown:
         accepted = ", ".join(sorted(known | set(ENGINE_PARAMETERS)))
-        raise InvalidParametersError(f"unknown parameter {unknown[0]}; this rule accepts: {accepted}")
-    parse_engine_parameters(raw)
-    return {spec.name: spec.parse_or_default(raw) for spec in specs}
+        names = ", ".join(unknown)
+        problems.append(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {names}; this rule accepts: {accepted}"
+        )
+    try:
+        parse_engine_parameters(raw)
+    except InvalidParametersError as exc:
+        problems.append(str(exc))
+    values: dict[str, Any] = {}
+    for spec in specs:
+        try:
+            values[spec.name] = spec.parse_or_default(raw)
+        except InvalidParametersError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise InvalidParametersError("; ".join(problems))
+    return values
 
 
 @dataclass(frozen=True)
