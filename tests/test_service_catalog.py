@@ -10,7 +10,7 @@ launcher reads ``service-catalog/secure-ml-workspace.yaml``, checks the paramete
 resolves ``Ref``/``Fn::GetAtt``/``Fn::Sub``/``Fn::Select``/``Fn::GetAZs`` and calls the API each resource
 type maps to; a type or intrinsic it does not know is an error, so the product cannot grow past it
 silently. One moto gap remains below the launcher: DescribeNotebookInstance never returns
-``InstanceMetadataServiceConfiguration``; :func:`~ml_guardrails.workspace.moto_keeps_notebook_imds` makes
+``InstanceMetadataServiceConfiguration``; :func:`~ml_guardrails.testing.patch_moto_sagemaker` makes
 moto store and return what CreateNotebookInstance was sent, as AWS does.
 
 The proof scans with **every rule of the catalog** (``catalog.discover()``, through ``cli.scan``: each
@@ -39,11 +39,11 @@ import pytest
 from moto import mock_aws
 
 from ml_guardrails import catalog, cli
+from ml_guardrails.testing import patch_moto_sagemaker
 from ml_guardrails.workspace import (
     WorkspaceTemplateError,
     launch_workspace,
     load_template,
-    moto_keeps_notebook_imds,
     resolve_parameters,
     template_path,
 )
@@ -64,7 +64,8 @@ LAUNCH: dict[str, Any] = {
 
 @pytest.fixture
 def account() -> Iterator[boto3.Session]:
-    with mock_aws(), moto_keeps_notebook_imds():
+    patch_moto_sagemaker()
+    with mock_aws():
         yield boto3.Session(region_name=REGION)
 
 

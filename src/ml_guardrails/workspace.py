@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -587,49 +586,10 @@ def launch_workspace(
     }
 
 
-@contextmanager
-def moto_keeps_notebook_imds() -> Iterator[None]:
-    """moto 5 drops a notebook's ``InstanceMetadataServiceConfiguration`` (DescribeNotebookInstance never
-    returns it, though AWS does); within this context moto stores the value sent to
-    CreateNotebookInstance and returns it, so a rule judging IMDSv2 sees what AWS would show. Only for
-    the embedded demo account and tests; nothing here touches AWS."""
-    from moto.sagemaker import models, responses
-
-    create = responses.SageMakerResponse.create_notebook_instance
-    to_dict = models.FakeSagemakerNotebookInstance.to_dict
-
-    def create_keeping_imds(self: Any) -> Any:
-        result = create(self)
-        imds = self._get_param("InstanceMetadataServiceConfiguration")
-        if imds:
-            notebook = self.sagemaker_backend.get_notebook_instance(self._get_param("NotebookInstanceName"))
-            notebook.ml_guardrails_workspace_imds = imds
-        return result
-
-    def to_dict_with_imds(self: Any) -> Any:
-        described = to_dict(self)
-        imds = getattr(self, "ml_guardrails_workspace_imds", None)
-        if imds and isinstance(described, dict):
-            described.setdefault("InstanceMetadataServiceConfiguration", imds)
-        return described
-
-    responses.SageMakerResponse.create_notebook_instance = create_keeping_imds  # type: ignore[method-assign]
-    models.FakeSagemakerNotebookInstance.to_dict = to_dict_with_imds  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        # Undo only our own patch (another patch applied meanwhile, e.g. by a test module, stays).
-        if responses.SageMakerResponse.create_notebook_instance is create_keeping_imds:
-            responses.SageMakerResponse.create_notebook_instance = create  # type: ignore[method-assign]
-        if models.FakeSagemakerNotebookInstance.to_dict is to_dict_with_imds:
-            models.FakeSagemakerNotebookInstance.to_dict = to_dict  # type: ignore[method-assign]
-
-
 __all__ = [
     "WorkspaceTemplateError",
     "launch_workspace",
     "load_template",
-    "moto_keeps_notebook_imds",
     "resolve_parameters",
     "template_path",
 ]
