@@ -138,7 +138,7 @@ def test_a_second_remediation_run_changes_nothing(landscape: Landscape) -> None:
     assert session.client("ec2").describe_flow_logs()["FlowLogs"] == flow_logs
 
 
-def test_demo_second_act() -> None:
+def test_demo_second_and_third_acts() -> None:
     out, err = io.StringIO(), io.StringIO()
     code = demo.run("json", out, err)
     doc = json.loads(out.getvalue())
@@ -147,6 +147,22 @@ def test_demo_second_act() -> None:
     after = {r["rule"] for r in doc["after"] if r["compliance"] == "NON_COMPLIANT"}
     assert before == FIXED_RULES | STILL_NON_COMPLIANT
     assert after == STILL_NON_COMPLIANT
+    # Act 3: the launched workspace adds only COMPLIANT rows, under every rule that covers its resources;
+    # the drifted resources keep their findings.
+    workspace = doc["workspace"]["rows"]
+    assert {r["compliance"] for r in workspace} == {"COMPLIANT"}
+    assert {r["rule"] for r in workspace} >= {
+        "SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET",
+        "SAGEMAKER_NOTEBOOK_HARDENED",
+        "KMS_CMK_ROTATION_ENABLED",
+        "S3_BUCKET_SSE_KMS_ENFORCED",
+        "S3_BUCKET_POLICY_ORG_ONLY",
+        "VPC_ENDPOINT_POLICY_ORG_ONLY",
+        "VPC_FLOW_LOGS_ENABLED",
+    }
+    assert doc["workspace"]["outputs"]["NotebookName"] == demo.WORKSPACE_NAME
+    final = {r["rule"] for r in doc["final"] if r["compliance"] == "NON_COMPLIANT"}
+    assert final == STILL_NON_COMPLIANT
     assert code == cli.EXIT_FINDINGS
 
 

@@ -34,6 +34,7 @@ from dataclasses import asdict
 from typing import IO, TYPE_CHECKING, Any
 
 from ml_guardrails.testing import aws_shaped_rds, patch_moto_sagemaker
+from ml_guardrails.workspace import launch_workspace
 
 if TYPE_CHECKING:
     import boto3
@@ -486,8 +487,13 @@ def seed(session: boto3.Session) -> dict[str, dict[str, Any]]:
     }
 
 
+WORKSPACE_NAME = "quant-research-lab"
+
+
 def run(fmt: str, out: IO[str], err: IO[str], remediate: bool = True) -> int:
-    """Act 1: scan the landscape. Act 2: run the runbook of every finding, then scan again."""
+    """Act 1: scan the landscape. Act 2: run the runbook of every finding, then scan again. Act 3: a data
+    scientist launches the self-service workspace (the Service Catalog product); scan everything again
+    and show the workspace green beside what drifted."""
     from ml_guardrails import remediate as fix
     from ml_guardrails.cli import emit, render_table, scan, summary_line
 
@@ -505,6 +511,12 @@ def run(fmt: str, out: IO[str], err: IO[str], remediate: bool = True) -> int:
         err.write(f"Act 2: running {len(plan.runs)} remediation runbooks locally, then scanning again...\n")
         results = fix.execute(plan, session, REGION)
         after = scan(session, REGION, (), DEMO_PARAMETERS)
+        err.write("Act 3: a data scientist launches the Secure ML workspace product, then a last scan...\n")
+        launched = launch_workspace(session, WorkspaceName=WORKSPACE_NAME, OrganizationId=ORGANIZATION_ID)
+        final = scan(session, REGION, (), DEMO_PARAMETERS)
+    seen = {(r.rule, r.resource_type, r.resource_id) for r in after.rows}
+    workspace = [r for r in final.rows if (r.rule, r.resource_type, r.resource_id) not in seen]
+    drifted = [r for r in final.rows if r.compliance == "NON_COMPLIANT"]
     if fmt == "json":
         json.dump(
             {
@@ -514,6 +526,8 @@ def run(fmt: str, out: IO[str], err: IO[str], remediate: bool = True) -> int:
                     for run, execution in results
                 ],
                 "after": [asdict(r) for r in after.rows],
+                "workspace": {"outputs": launched["Outputs"], "rows": [asdict(r) for r in workspace]},
+                "final": [asdict(r) for r in final.rows],
             },
             out,
             indent=2,
@@ -538,9 +552,19 @@ def run(fmt: str, out: IO[str], err: IO[str], remediate: bool = True) -> int:
             "own (bucket and endpoint policies, database encryption): those were published to the "
             f"{FINDINGS_TOPIC} topic.\n"
         )
+        out.write(
+            f"\n== Act 3: the self-service workspace {WORKSPACE_NAME!r} "
+            "(service-catalog/secure-ml-workspace.yaml) ==\n\n"
+        )
+        render_table(workspace, out)
+        green = sum(r.compliance == "COMPLIANT" for r in workspace)
+        out.write(
+            f"\nThe workspace's {len(workspace)} evaluations: {green} COMPLIANT from its first minute; "
+            f"the account still has {len(drifted)} NON_COMPLIANT findings elsewhere (above).\n"
+        )
     out.flush()
     failed = any(execution.status != "Success" for _, execution in results)
-    code = 2 if failed or after.exit_code == 2 else after.exit_code
+    code = 2 if failed or final.exit_code == 2 else final.exit_code
     err.write(
         f"Done in {time.perf_counter() - started:.1f}s (exit code {code}: 0 compliant, 1 findings, 2 error)\n"
     )
