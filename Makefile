@@ -21,14 +21,15 @@ demo: $(STAMP)
 	@$(BIN)/ml-guardrails demo || [ $$? -eq 1 ]
 
 lint: $(STAMP)
-	$(BIN)/ruff check src rules tests tools
-	$(BIN)/ruff format --check src rules tests tools
+	$(BIN)/ruff check src rules tests tools benchmarks
+	$(BIN)/ruff format --check src rules tests tools benchmarks
 
 RULE_MODULES := $(filter-out %_test.py,$(wildcard rules/*/*.py))
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy --strict $(RULE_MODULES)
+	$(BIN)/mypy --strict benchmarks
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
