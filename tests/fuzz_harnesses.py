@@ -206,7 +206,8 @@ def strings_of(value: Any) -> list[str] | None:
     return out
 
 
-def key_ids_of(base: Mapping[str, Any], *names: str) -> str | None:
+def configuration_text(base: Mapping[str, Any], *names: str) -> str | None:
+    """A string field of an item's configuration (None when absent or not a string)."""
     cfg = o_configuration(base)
     value = o_get(cfg, *names) if cfg is not BAD else None
     return value if isinstance(value, str) else None
@@ -624,10 +625,12 @@ def _endpoint_may_apply(fields: Any, where: str) -> str | None:
     if not isinstance(kind, str) or kind.strip().lower() not in ("gateway", "interface"):
         return f"{where} VpcEndpointType {kind!r} is neither Gateway nor Interface"
     state = o_get(fields, "State")
-    if isinstance(state, str) and state.strip().lower() in VPCE_DEAD_STATES:
+    if isinstance(state, Mapping):  # {"value": "available"}, a shape some items carry
+        state = o_get(state, "Value")
+    if isinstance(state, str) and state.lower() in VPCE_DEAD_STATES:
         return f"{where} state {state!r}"
-    if state is not None and not isinstance(state, str):
-        return f"{where} state {state!r} is not a string"
+    # Any other state (even unreadable) only decides between NOT_APPLICABLE and evaluating the policy:
+    # a COMPLIANT policy is compliant whatever the state, so it does not rule COMPLIANT out.
     return None
 
 
@@ -964,7 +967,7 @@ def endpoint_response(
 def endpoint_answers(draw: st.DrawFn, base: Mapping[str, Any]) -> Answers:
     if draw(st.integers(0, 5)) == 0:
         return {DESCRIBE_ENDPOINTS: Answer("UnauthorizedOperation")}
-    text = key_ids_of(base, "policyDocument")
+    text = configuration_text(base, "policyDocument")
     policy: Any = None
     if text is not None and draw(st.integers(0, 4)) > 0:
         document, _ = draw(policy_edits(json.loads(text)))
@@ -1078,7 +1081,7 @@ def rds_answers(draw: st.DrawFn, base: Mapping[str, Any]) -> Answers:
     kind = draw(st.sampled_from(["ok", "ok", "ok", "AccessDeniedException", "NotFoundException"]))
     if kind != "ok":
         return {DESCRIBE_KEY: Answer(kind)}
-    reference = key_ids_of(base, "KmsKeyId") or KEY_ARN
+    reference = configuration_text(base, "KmsKeyId") or KEY_ARN
     arn = draw(st.sampled_from([reference, reference, OTHER_KEY_ARN]))
     manager = draw(st.sampled_from(["CUSTOMER", "CUSTOMER", "AWS", "customer"]))
     response, _ = draw(

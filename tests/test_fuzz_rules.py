@@ -244,33 +244,12 @@ def _period_outside_api_range(outcome: Outcome) -> bool:
     return found is not None and not 90 <= int(found.group(1)) <= 2560
 
 
-# D1-D4 were found by this fuzzing and fixed (capture times validated as ISO-8601 and in range, KMS rotation
-# periods outside AWS's 90-2560 rejected, a non-object configurationItem reported as malformed); their
-# minimal examples stay below as regression tests. D5 is open: OPEN_REPRODUCERS holds its strict xfails.
-def _key_metadata_not_object(outcome: Outcome) -> bool:
-    return any(
-        f.get("code") == "TypeError"
-        and str(f.get("resourceType", "")).startswith(("AWS::RDS::", "AWS::S3::Bucket"))
-        # `name in value` on a bool/number; on a string it is a substring test, then value[name] fails
-        and re.search(
-            r"argument of type '\w+' is not iterable|string indices must be integers", str(f.get("message"))
-        )
-        for f in outcome.failures()
-    )
-
-
-KNOWN_DEFECTS: tuple[KnownDefect, ...] = (
-    KnownDefect(
-        "D5-key-metadata-not-object",
-        "RDS_STORAGE_ENCRYPTED_WITH_CMK and S3_BUCKET_SSE_KMS_ENFORCED read DescribeKey's KeyMetadata with "
-        "ml_guardrails.ci.get_field/require_field, which test `name in mapping` on a non-object",
-        "DescribeKey answering KeyMetadata that is not an object (true, a number, a JSON string holding "
-        '"Arn") fails the evaluation with a bare TypeError ("argument of type \'bool\' is not iterable", '
-        '"string indices must be integers") instead of a malformed DescribeKey response (fail closed: '
-        "nothing posted, never COMPLIANT; but the failure names no cause)",
-        _key_metadata_not_object,
-    ),
-)
+# D1-D5 were found by this fuzzing and fixed (capture times validated as ISO-8601 and in range, KMS rotation
+# periods outside AWS's 90-2560 rejected, a non-object configurationItem reported as malformed, a DescribeKey
+# KeyMetadata that is not an object reported as a malformed response instead of a bare TypeError); their
+# minimal examples stay below as regression tests (FIXED_REPRODUCERS). An open defect gets a KnownDefect
+# entry here and a strict xfail reproducer in OPEN_REPRODUCERS.
+KNOWN_DEFECTS: tuple[KnownDefect, ...] = ()
 
 
 def count(label: str) -> None:
@@ -1415,14 +1394,6 @@ def _configuration_item_true(bench: Bench) -> Outcome:
     return run(bench.rule, event_, bench.rec)
 
 
-REPRODUCERS: dict[str, tuple[str, Callable[[Bench], Outcome]]] = {
-    "D4-configuration-item-not-object": ("KMS_CMK_ROTATION_ENABLED", _configuration_item_true),
-    "D3-rotation-period-range": ("KMS_CMK_ROTATION_ENABLED", _rotation_period_zero),
-    "D1-capture-time-string": ("KMS_CMK_ROTATION_ENABLED", _with_capture_time("1e+308")),
-    "D2-capture-time-number": ("KMS_CMK_ROTATION_ENABLED", _with_capture_time(1e300)),
-}
-
-
 def _key_metadata_true(fixture: str, key_arn: str) -> Callable[[Bench], Outcome]:
     def reproduce(bench: Bench) -> Outcome:
         bench.api.set({DESCRIBE_KEY: Answer("ok", {"KeyMetadata": True}, frozenset({key_arn}))})
@@ -1431,21 +1402,28 @@ def _key_metadata_true(fixture: str, key_arn: str) -> Callable[[Bench], Outcome]
     return reproduce
 
 
-# Open defects (KNOWN_DEFECTS): reproducer id -> (defect id, rule, fixture, minimal example).
-OPEN_REPRODUCERS: dict[str, tuple[str, str, str, Callable[[Bench], Outcome]]] = {
-    "D5-rds": (
-        "D5-key-metadata-not-object",
+# Fixed defects: id -> (rule, fixture, minimal example), each must give a clear outcome.
+KMS_FIXTURE = "kms_customer_key.json"
+FIXED_REPRODUCERS: dict[str, tuple[str, str, Callable[[Bench], Outcome]]] = {
+    "D4-configuration-item-not-object": ("KMS_CMK_ROTATION_ENABLED", KMS_FIXTURE, _configuration_item_true),
+    "D3-rotation-period-range": ("KMS_CMK_ROTATION_ENABLED", KMS_FIXTURE, _rotation_period_zero),
+    "D1-capture-time-string": ("KMS_CMK_ROTATION_ENABLED", KMS_FIXTURE, _with_capture_time("1e+308")),
+    "D2-capture-time-number": ("KMS_CMK_ROTATION_ENABLED", KMS_FIXTURE, _with_capture_time(1e300)),
+    # DescribeKey's KeyMetadata as true: was a bare TypeError ("argument of type 'bool' is not iterable")
+    "D5-rds-key-metadata-not-object": (
         "RDS_STORAGE_ENCRYPTED_WITH_CMK",
         "rds_instance_cmk.json",
         _key_metadata_true("rds_instance_cmk.json", RDS_KEY_ARN),
     ),
-    "D5-s3-sse": (
-        "D5-key-metadata-not-object",
+    "D5-s3-sse-key-metadata-not-object": (
         "S3_BUCKET_SSE_KMS_ENFORCED",
         "s3_sse_kms_cmk.json",
         _key_metadata_true("s3_sse_kms_cmk.json", S3_KEY_ARN),
     ),
 }
+
+# Open defects (KNOWN_DEFECTS): reproducer id -> (defect id, rule, fixture, minimal example). None open.
+OPEN_REPRODUCERS: dict[str, tuple[str, str, str, Callable[[Bench], Outcome]]] = {}
 
 
 def test_every_known_defect_is_reproduced() -> None:
@@ -1477,11 +1455,10 @@ def test_known_defect_reproduces(defect: str, bench: Bench) -> None:
 
 @pytest.mark.parametrize(
     ("defect", "bench"),
-    [pytest.param(name, REPRODUCERS[name][0], id=name) for name in REPRODUCERS],
+    [pytest.param(name, FIXED_REPRODUCERS[name][0], id=name) for name in FIXED_REPRODUCERS],
     indirect=["bench"],
 )
 def test_fixed_defect_stays_fixed(defect: str, bench: Bench) -> None:
     """The minimal examples of the defects this fuzzing found (and that were fixed) give a clear outcome."""
-    outcome = REPRODUCERS[defect][1](bench)
-    ci = load_fixture("kms_customer_key.json")
-    check_clear(outcome, ci, defect)
+    _, fixture, reproduce = FIXED_REPRODUCERS[defect]
+    check_clear(reproduce(bench), load_fixture(fixture), defect)
