@@ -73,15 +73,14 @@ from ml_guardrails.engine import (
     lambda_handler_for,
     make_evaluation,
 )
-from ml_guardrails.params import StringParameter
 from ml_guardrails.policy import (
-    ORG_ID_PATTERN,
     PolicyDocument,
     Statement,
     constrained_by,
     denies_insecure_transport,
     identity_perimeter_deny,
     labels,
+    organization_id_parameter,
     outside_principals,
     parse_policy,
     pins_principal_account,
@@ -172,15 +171,8 @@ class S3_BUCKET_POLICY_ORG_ONLY(GuardrailRule[Params]):
     RULE_NAME = "S3_BUCKET_POLICY_ORG_ONLY"
     RESOURCE_TYPES = (RESOURCE_TYPE,)
     PARAMETERS = (
-        StringParameter(
-            "OrganizationId",
-            "The AWS Organizations id (o-...) every cross-account Allow must be limited to.",
-            # Required: Config must pass the real id. The default (AWS's documentation placeholder, as
-            # parameters.json ships it) matches no real organization, so nothing passes by accident.
-            default="o-exampleorgid",
-            required=True,
-            pattern=ORG_ID_PATTERN,
-            what="an AWS Organizations id (o- followed by 10-32 lower-case letters or digits)",
+        organization_id_parameter(
+            "The AWS Organizations id (o-...) every cross-account Allow must be limited to."
         ),
     )
 

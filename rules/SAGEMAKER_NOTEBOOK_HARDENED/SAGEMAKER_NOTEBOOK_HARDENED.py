@@ -59,10 +59,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from botocore.exceptions import ClientError
 from rdklib import ComplianceType, Evaluation
 
-from ml_guardrails.aws import error_code, error_message
 from ml_guardrails.ci import MalformedConfigurationItem, reading, response_field
 from ml_guardrails.engine import (
     GuardrailRule,
@@ -80,6 +78,8 @@ from ml_guardrails.resources.sagemaker_notebook import (
     RESOURCE_TYPE,
     NotebookInstance,
     config_resource_id,
+    describe_for_sweep,
+    is_gone,
 )
 
 if TYPE_CHECKING:
@@ -256,14 +256,6 @@ def decide(notebook: NotebookInstance, params: Params) -> Verdict:
 
 
 # ---------------------------------------------------------------------------------------------- the rule
-def _is_gone(exc: Exception) -> bool:
-    """SageMaker reports a missing notebook as ValidationException "RecordNotFound" (not a NotFound code)."""
-    code = error_code(exc)
-    if code == "ResourceNotFound":
-        return True
-    return code == "ValidationException" and "recordnotfound" in error_message(exc).replace(" ", "").lower()
-
-
 def _arn_key_set(values: frozenset[str] | None) -> frozenset[str] | None:
     return None if not values else frozenset(v.lower() for v in values)
 
@@ -307,23 +299,17 @@ class SAGEMAKER_NOTEBOOK_HARDENED(GuardrailRule[Params]):
                 def decide_one(name: str = name, arn: str = arn, rid: str = resource_id) -> Evaluation | None:
                     return self._sweep_one(sagemaker, name, arn, resource_id=rid, params=params)
 
-                outcome = guarded(RESOURCE_TYPE, resource_id, decide_one, gone=_is_gone)
+                outcome = guarded(RESOURCE_TYPE, resource_id, decide_one, gone=is_gone)
                 if outcome is not None:
                     yield outcome
 
     def _sweep_one(
         self, sagemaker: Any, name: str, arn: str, *, resource_id: str, params: RuleParameters[Params]
     ) -> Evaluation | None:
-        try:
-            response = sagemaker.describe_notebook_instance(NotebookInstanceName=name)
-            tags: dict[str, str] = {}
-            if params.exemption_tag_key:
-                for page in sagemaker.get_paginator("list_tags").paginate(ResourceArn=arn):
-                    tags.update({t["Key"]: t.get("Value", "") for t in page.get("Tags") or []})
-        except ClientError as exc:
-            if _is_gone(exc):
-                return None  # deleted between listing and reading: Config records the deletion itself
-            raise
+        read = describe_for_sweep(sagemaker, name, arn, params.exemption_tag_key)
+        if read is None:
+            return None  # deleted between listing and reading: Config records the deletion itself
+        response, tags = read
         exempt = params.exemption(RESOURCE_TYPE, resource_id, tags)
         if exempt is not None:
             return exempt

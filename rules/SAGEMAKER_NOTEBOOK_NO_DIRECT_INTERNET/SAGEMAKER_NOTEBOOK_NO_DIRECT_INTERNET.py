@@ -40,10 +40,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from botocore.exceptions import ClientError
 from rdklib import ComplianceType, Evaluation, InvalidParametersError
 
-from ml_guardrails.aws import error_code, error_message
 from ml_guardrails.ci import reading, response_field
 from ml_guardrails.engine import (
     GuardrailRule,
@@ -55,7 +53,13 @@ from ml_guardrails.engine import (
 )
 from ml_guardrails.params import BoolParameter, CsvParameter
 from ml_guardrails.resources.ec2_routes import InternetPath, NetworkView, load_for_subnet, load_region
-from ml_guardrails.resources.sagemaker_notebook import RESOURCE_TYPE, NotebookInstance, config_resource_id
+from ml_guardrails.resources.sagemaker_notebook import (
+    RESOURCE_TYPE,
+    NotebookInstance,
+    config_resource_id,
+    describe_for_sweep,
+    is_gone,
+)
 
 if TYPE_CHECKING:
     from ml_guardrails.aws import ClientFactory
@@ -223,14 +227,6 @@ class _RegionNetwork:
         return self._view
 
 
-def _is_gone(exc: Exception) -> bool:
-    """SageMaker reports a missing notebook as ValidationException "RecordNotFound" (not a NotFound code)."""
-    code = error_code(exc)
-    if code == "ResourceNotFound":
-        return True
-    return code == "ValidationException" and "recordnotfound" in error_message(exc).replace(" ", "").lower()
-
-
 class SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET(GuardrailRule[Params]):
     RULE_NAME = "SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET"
     RESOURCE_TYPES = (RESOURCE_TYPE,)
@@ -289,7 +285,7 @@ class SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET(GuardrailRule[Params]):
                         sagemaker, name, arn, resource_id=rid, params=params, region=region
                     )
 
-                outcome = guarded(RESOURCE_TYPE, resource_id, decide_one, gone=_is_gone)
+                outcome = guarded(RESOURCE_TYPE, resource_id, decide_one, gone=is_gone)
                 if outcome is not None:
                     yield outcome
 
@@ -303,16 +299,10 @@ class SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET(GuardrailRule[Params]):
         params: RuleParameters[Params],
         region: _RegionNetwork,
     ) -> Evaluation | None:
-        try:
-            response = sagemaker.describe_notebook_instance(NotebookInstanceName=name)
-            tags: dict[str, str] = {}
-            if params.exemption_tag_key:
-                for page in sagemaker.get_paginator("list_tags").paginate(ResourceArn=arn):
-                    tags.update({t["Key"]: t.get("Value", "") for t in page.get("Tags") or []})
-        except ClientError as exc:
-            if _is_gone(exc):
-                return None  # deleted between listing and reading: Config records the deletion itself
-            raise
+        read = describe_for_sweep(sagemaker, name, arn, params.exemption_tag_key)
+        if read is None:
+            return None  # deleted between listing and reading: Config records the deletion itself
+        response, tags = read
         exempt = params.exemption(RESOURCE_TYPE, resource_id, tags)
         if exempt is not None:
             return exempt

@@ -56,14 +56,13 @@ from ml_guardrails.engine import (
     lambda_handler_for,
     make_evaluation,
 )
-from ml_guardrails.params import StringParameter
 from ml_guardrails.policy import (
-    ORG_ID_PATTERN,
     PolicyDocument,
     Statement,
     constrained_by,
     is_default_full_access,
     labels,
+    organization_id_parameter,
     parse_policy,
     pins_principal_org,
     pins_resource_org,
@@ -150,15 +149,8 @@ class VPC_ENDPOINT_POLICY_ORG_ONLY(GuardrailRule[Params]):
     RULE_NAME = "VPC_ENDPOINT_POLICY_ORG_ONLY"
     RESOURCE_TYPES = (RESOURCE_TYPE,)
     PARAMETERS = (
-        StringParameter(
-            "OrganizationId",
-            "The AWS Organizations id (o-...) every Allow of an endpoint policy must be limited to.",
-            # Required: Config must pass the real id. The default (AWS's documentation placeholder, as
-            # parameters.json ships it) matches no real organization, so nothing passes by accident.
-            default="o-exampleorgid",
-            required=True,
-            pattern=ORG_ID_PATTERN,
-            what="an AWS Organizations id (o- followed by 10-32 lower-case letters or digits)",
+        organization_id_parameter(
+            "The AWS Organizations id (o-...) every Allow of an endpoint policy must be limited to."
         ),
     )
 

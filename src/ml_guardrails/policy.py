@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ml_guardrails.ci import MalformedConfigurationItem
+from ml_guardrails.params import StringParameter
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
@@ -48,6 +49,20 @@ _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _ARN = re.compile(r"^arn:[^:]+:[^:]*:[^:]*:([^:]*):.+$")
 _VPCE_ID = re.compile(r"^vpce-[0-9a-f]{8,17}$")
 ORG_ID_PATTERN = r"o-[a-z0-9]{10,32}"
+
+
+def organization_id_parameter(description: str) -> StringParameter:
+    """The required ``OrganizationId`` of the organization-boundary rules. Config must pass the real id: the
+    default (AWS's documentation placeholder, as parameters.json ships it) matches no organization, so
+    nothing passes by accident."""
+    return StringParameter(
+        "OrganizationId",
+        description,
+        default="o-exampleorgid",
+        required=True,
+        pattern=ORG_ID_PATTERN,
+        what="an AWS Organizations id (o- followed by 10-32 lower-case letters or digits)",
+    )
 
 
 class PolicyError(MalformedConfigurationItem):

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ml_guardrails.aws import error_code, error_message
 from ml_guardrails.ci import (
     ConfigurationItem,
     MalformedConfigurationItem,
@@ -51,6 +52,34 @@ def notebook_name(resource_id: str) -> str:
     """The notebook name from a Config resource id: the ARN's last segment, or the id itself."""
     match = _ARN.match(resource_id)
     return match.group("name") if match else resource_id
+
+
+def is_gone(exc: Exception) -> bool:
+    """SageMaker reports a missing notebook as ValidationException "RecordNotFound" (not a NotFound code)."""
+    code = error_code(exc)
+    if code == "ResourceNotFound":
+        return True
+    return code == "ValidationException" and "recordnotfound" in error_message(exc).replace(" ", "").lower()
+
+
+def describe_for_sweep(
+    sagemaker: Any, name: str, arn: str, exemption_tag_key: str | None
+) -> tuple[Mapping[str, Any], dict[str, str]] | None:
+    """DescribeNotebookInstance of a listed notebook, and its tags only when an exemption tag is configured;
+    None when it was deleted between listing and reading (Config records the deletion itself)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        response: Mapping[str, Any] = sagemaker.describe_notebook_instance(NotebookInstanceName=name)
+        tags: dict[str, str] = {}
+        if exemption_tag_key:
+            for page in sagemaker.get_paginator("list_tags").paginate(ResourceArn=arn):
+                tags.update({t["Key"]: t.get("Value", "") for t in page.get("Tags") or []})
+    except ClientError as exc:
+        if is_gone(exc):
+            return None
+        raise
+    return response, tags
 
 
 def _optional_str(mapping: Mapping[str, Any], *names: str, where: str) -> str | None:
