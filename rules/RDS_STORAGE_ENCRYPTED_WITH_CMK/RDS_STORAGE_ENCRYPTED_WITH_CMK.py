@@ -79,8 +79,6 @@ from ml_guardrails.engine import (
 )
 from ml_guardrails.params import CsvParameter
 from ml_guardrails.resources.kms_lookup import (
-    ANY_KEY_ARN,
-    AWS_ALIAS,
     KEY_ARN_PATTERN,
     KMS_ARN,
     KeyResolver,
@@ -88,6 +86,8 @@ from ml_guardrails.resources.kms_lookup import (
     NeedKey,
     ResolvedKey,
     decide_resolving,
+    is_aws_managed_alias,
+    is_key_arn,
 )
 from ml_guardrails.resources.rds import AWS_OWNED, DB_CLUSTER, DB_INSTANCE, RESOURCE_TYPES, RdsStorage
 
@@ -124,14 +124,6 @@ class Verdict(NamedTuple):
 
 def _short(text: str, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def is_key_arn(reference: str) -> bool:
-    return ANY_KEY_ARN.match(reference) is not None
-
-
-def is_aws_managed_alias(reference: str) -> bool:
-    return AWS_ALIAS.match(reference) is not None
 
 
 def migration(db: RdsStorage, key: str = "a customer managed") -> str:

@@ -92,14 +92,14 @@ from ml_guardrails.engine import (
 )
 from ml_guardrails.params import BoolParameter, CsvParameter
 from ml_guardrails.resources.kms_lookup import (
-    ANY_KEY_ARN,
-    AWS_ALIAS,
     KEY_ARN_PATTERN,
     KeyResolver,
     KnownKeys,
     NeedKey,
     ResolvedKey,
     decide_resolving,
+    is_aws_managed_alias,
+    is_key_arn,
 )
 from ml_guardrails.resources.s3_bucket import (
     AWS_MANAGED_S3_ALIAS,
@@ -146,14 +146,6 @@ class Verdict(NamedTuple):
 
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def is_key_arn(reference: str) -> bool:
-    return ANY_KEY_ARN.match(reference) is not None
-
-
-def is_aws_managed_alias(reference: str) -> bool:
-    return AWS_ALIAS.match(reference) is not None
 
 
 # ------------------------------------------------------------------------------------- pure decisions

@@ -33,6 +33,14 @@ AWS_ALIAS = re.compile(r"^(?:arn:[^:]+:kms:[^:]*:\d{12}:)?alias/aws/.+$")
 KEY_NOT_FOUND_CODES = ("NotFoundException",)
 
 
+def is_key_arn(reference: str) -> bool:
+    return ANY_KEY_ARN.match(reference) is not None
+
+
+def is_aws_managed_alias(reference: str) -> bool:
+    return AWS_ALIAS.match(reference) is not None
+
+
 @dataclass(frozen=True)
 class NeedKey:
     """The decision needs ``kms:DescribeKey`` on ``reference`` before it can be made."""
