@@ -66,16 +66,12 @@ def log(message: str) -> None:
 
 
 # ------------------------------------------------------------------------------------- the server
-def _free_port() -> int:
-    from tests.moto_server import free_port
-
-    return free_port()
-
-
 @contextmanager
 def seeded_server(spec: list[list[Any]], timeout: float = 600.0) -> Iterator[str]:
     """The benchmark's moto_server, seeded per ``spec``; stopped by its PID."""
-    port = _free_port()
+    from tests.moto_server import free_port, serving
+
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.server", str(port), json.dumps(spec)],
         cwd=ROOT,
@@ -83,29 +79,12 @@ def seeded_server(spec: list[list[Any]], timeout: float = 600.0) -> Iterator[str
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
+    with serving(process, f"http://127.0.0.1:{port}", timeout, "benchmark moto_server") as endpoint:
         assert process.stdout is not None
         line = process.stdout.readline()  # blocks until seeded (or the process died)
         if line.strip() != "READY":
             raise RuntimeError(f"benchmark moto_server did not start (exit code {process.poll()})")
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"benchmark moto_server not answering on {endpoint}") from None
-                time.sleep(0.2)
         yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def aws_env(endpoint: str) -> dict[str, str]:
