@@ -27,6 +27,7 @@ from typing import Any
 
 from ml_guardrails.ci import MalformedConfigurationItem
 from ml_guardrails.params import StringParameter
+from ml_guardrails.wildcards import glob_covers_prefix, glob_match, has_wildcard
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
@@ -285,60 +286,6 @@ def parse_policy(document: str | Mapping[str, Any]) -> PolicyDocument:
     return PolicyDocument(version, tuple(_statement(s, i) for i, s in enumerate(raw_list)))
 
 
-# ------------------------------------------------------------------------------------------- wildcards
-def _glob_regex(pattern: str) -> str:
-    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-
-
-def glob_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
-    """IAM wildcard matching: ``*`` any run of characters, ``?`` one character, nothing else special."""
-    flags = re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL
-    return re.fullmatch(_glob_regex(pattern), value, flags) is not None
-
-
-def has_wildcard(value: str) -> bool:
-    return "*" in value or "?" in value
-
-
-def glob_covers_prefix(pattern: str, prefix: str) -> bool:
-    """True when ``pattern`` matches *every* string ``prefix + k`` with ``k`` non-empty (case-sensitive,
-    as IAM matches resource ARNs): e.g. ``arn:aws:s3:::b/*``, ``arn:aws:s3:::*`` or ``*`` cover every
-    object of bucket ``b`` (prefix ``arn:aws:s3:::b/``), ``arn:aws:s3:::b/data/*`` does not.
-
-    Runs the pattern's automaton over the prefix, then asks whether a reached state accepts any
-    non-empty rest: the remaining pattern is wildcards only, with a ``*`` and at most one ``?``.
-    (Object keys are at least one character long, so ``b/?*`` covers the bucket.)
-    """
-
-    def closure(states: set[int]) -> set[int]:
-        todo, seen = list(states), set(states)
-        while todo:
-            i = todo.pop()
-            if i < len(pattern) and pattern[i] == "*" and i + 1 not in seen:
-                seen.add(i + 1)
-                todo.append(i + 1)
-        return seen
-
-    states = closure({0})
-    for char in prefix:
-        step: set[int] = set()
-        for i in states:
-            if i < len(pattern):
-                if pattern[i] == "*":
-                    step.add(i)
-                elif pattern[i] == "?" or pattern[i] == char:
-                    step.add(i + 1)
-        states = closure(step)
-        if not states:
-            return False
-
-    def accepts_any_nonempty(rest: str) -> bool:
-        return set(rest) <= {"*", "?"} and "*" in rest and rest.count("?") <= 1
-
-    return any(accepts_any_nonempty(pattern[i:]) for i in states)
-
-
-# ---------------------------------------------------------------------------------------- principals
 def account_of(principal: str) -> str | None:
     """The account an ``AWS`` principal belongs to: a 12-digit id, or the account field of an ARN
     (``arn:aws:iam::123456789012:root``, ``...:role/x``, ``arn:aws:sts::...:assumed-role/...``).

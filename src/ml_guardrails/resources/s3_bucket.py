@@ -36,9 +36,9 @@ from ml_guardrails.ci import (
     decode_json,
     get_field,
 )
-from ml_guardrails.policy import glob_covers_prefix, glob_match
+from ml_guardrails.wildcards import glob_covers_prefix, glob_match
 
-# glob_* live with the policy grammar (ml_guardrails.policy) and are re-exported for existing importers.
+# glob_* live in ml_guardrails.wildcards (shared with the policy grammar); re-exported for existing importers.
 __all__ = [
     "AWS_MANAGED_S3_ALIAS",
     "DSSE_KMS",
