@@ -60,3 +60,22 @@ def test_counter_counts_each_call_once_per_client_call(aws: Any) -> None:
     s3.list_buckets()
     s3.list_buckets()
     assert counter.calls == {"s3.ListBuckets": 2}
+
+
+def test_a_sweeps_peak_rss_is_its_own_not_the_benchmarks() -> None:
+    """Linux carries ``ru_maxrss`` across fork + exec: a child of a 200 MB process reported 200 MB and
+    more. The sweep child reports its own high-water mark (``VmHWM``)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if not Path("/proc/self/status").exists():
+        pytest.skip("VmHWM needs Linux /proc; elsewhere the figure is labelled an upper bound")
+    ballast = b"\x01" * (200 << 20)  # resident: every page written
+    code = "from benchmarks.child import peak_rss_mb; print(*peak_rss_mb())"
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, check=True, capture_output=True, text=True)
+    del ballast
+    peak, source = out.stdout.split()
+    assert source == "VmHWM"
+    assert 5 < float(peak) < 150, peak
