@@ -120,7 +120,11 @@ def iam_actions(service: str, operation: str, call_facets: tuple[str, ...] = ())
 
 # --------------------------------------------------------------------------------- resource scoping
 # Actions with no resource-level permissions (SAR "Resource types" column empty): "*" is the only valid
-# Resource. Each was checked on its service's SAR page.
+# Resource. Each was checked on its service's SAR page. Also the RDS Describe actions: SAR lists db /
+# cluster as *optional* resource types and names no ARN for a call without an identifier, which is how
+# the sweeps list every database; AWS's own Region-scoped RDS example grants rds:Describe* on "*" beside
+# rds:* on the Region's ARNs (IAM User Guide, reference_policies_examples_rds_region.html), as does
+# AmazonRDSReadOnlyAccess. A scoped grant could deny every sweep in real AWS; "*" for read-only metadata.
 STAR_ONLY: dict[str, str] = {
     "config:PutEvaluations": "list_awsconfig.html",
     "config:GetResourceConfigHistory": "list_awsconfig.html",
@@ -136,6 +140,8 @@ STAR_ONLY: dict[str, str] = {
     "ec2:DescribeVpcEndpoints": "list_amazonec2.html",
     "guardduty:ListDetectors": "list_amazonguardduty.html",
     "guardduty:CreateDetector": "list_amazonguardduty.html (tag condition keys only, no resource type)",
+    "rds:DescribeDBInstances": "list_amazonrds.html (db optional); rds_region example",
+    "rds:DescribeDBClusters": "list_amazonrds.html (cluster optional); rds_region example",
 }
 
 _P = r"arn:aws[a-z-]*"  # any partition
@@ -149,8 +155,6 @@ EC2_FLOW_LOG = re.compile(rf"^{_P}:ec2:{_REGION}:{_ACCOUNT}:vpc-flow-log/.+$")
 IAM_ROLE = re.compile(rf"^{_P}:iam::{_ACCOUNT}:role/.+$")
 SQS_QUEUE = re.compile(rf"^{_P}:sqs:{_REGION}:{_ACCOUNT}:[^:/]+$")
 SNS_TOPIC = re.compile(rf"^{_P}:sns:{_REGION}:{_ACCOUNT}:[^:/]+$")
-RDS_DB = re.compile(rf"^{_P}:rds:{_REGION}:{_ACCOUNT}:db:.+$")
-RDS_CLUSTER = re.compile(rf"^{_P}:rds:{_REGION}:{_ACCOUNT}:cluster:.+$")
 GUARDDUTY_DETECTOR = re.compile(rf"^{_P}:guardduty:{_REGION}:{_ACCOUNT}:detector/.+$")
 # Service-linked roles live under role/aws-service-role/<service principal>/ (IAM User Guide,
 # using-service-linked-roles.html); GuardDuty's are scoped to its principals.
@@ -168,8 +172,6 @@ SCOPED: dict[str, tuple[re.Pattern[str], ...]] = {
     "sagemaker:AddTags": (NOTEBOOK,),
     "sagemaker:StartNotebookInstance": (NOTEBOOK,),
     "sagemaker:UpdateNotebookInstance": (NOTEBOOK,),
-    "rds:DescribeDBInstances": (RDS_DB,),
-    "rds:DescribeDBClusters": (RDS_CLUSTER,),
     "guardduty:GetDetector": (GUARDDUTY_DETECTOR,),
     "guardduty:UpdateDetector": (GUARDDUTY_DETECTOR,),
     "iam:CreateServiceLinkedRole": (GUARDDUTY_SLR,),
