@@ -329,3 +329,21 @@ def test_role_names_agree_across_templates() -> None:
     member_params = {p["ParameterKey"] for p in stack_set["Parameters"]}
     required_member = {name for name, spec in member.items() if "Default" not in spec}
     assert required_member <= member_params <= set(member)
+
+
+def test_the_org_path_offers_only_flow_log_destinations_the_member_role_can_deliver_to() -> None:
+    """CloudWatch Logs delivery needs ``iam:PassRole`` on a delivery role (the runbook's
+    DeliverLogsPermissionArn); the member remediation role has none, so the pack and the rollout accept S3
+    destinations only -- not a setting every remediation would fail on."""
+    import re
+
+    member = dict(cfn_yaml.load(str(MEMBER_ROLE_TEMPLATE)))
+    remediation = member["Resources"]["RemediationRole"]["Properties"]
+    granted = {a for p in remediation["Policies"] for a in _actions(p["PolicyDocument"]["Statement"])}
+    assert "ec2:CreateFlowLogs" in granted and "iam:PassRole" not in granted
+    pack = dict(cfn_yaml.load(str(PACK)))["Parameters"]
+    assert pack["VpcFlowLogsEnabledRemediationLogDestinationType"]["AllowedValues"] == ["s3"]
+    rollout = dict(cfn_yaml.load(str(ROLLOUT_TEMPLATE)))["Parameters"]
+    pattern = rollout["VpcFlowLogDestination"]["AllowedPattern"]
+    assert re.match(pattern, "arn:aws:s3:::log-archive-bucket/vpc")
+    assert not re.match(pattern, "arn:aws:logs:eu-west-1:111111111111:log-group:/vpc/flow-logs")
