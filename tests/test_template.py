@@ -63,10 +63,44 @@ def test_each_rule_has_its_function_and_config_rule(template: dict[str, Any], sp
     assert inputs <= spec.parameter_names, "the template passes a parameter the rule does not declare"
 
 
-def test_config_may_invoke_only_from_this_account(template: dict[str, Any]) -> None:
-    for name, permission in resources_of(template, "AWS::Lambda::Permission").items():
-        assert permission["Properties"]["Principal"] == "config.amazonaws.com", name
-        assert permission["Properties"]["SourceAccount"] == {"Ref": "AWS::AccountId"}, name
+def test_only_aws_config_of_this_account_or_organization_may_invoke(template: dict[str, Any]) -> None:
+    """One resource-based policy per rule function (AWS::Lambda::ResourcePolicy; never mixed with
+    AWS::Lambda::Permission, which a PutResourcePolicy would overwrite): AWS Config may invoke it, and only
+    for a rule of this account, of the listed member accounts, or -- in an organization deployment -- of
+    any account of the organization (aws:SourceOrgID). Never unconditioned: that would let any AWS
+    account's Config rule run the functions (a confused deputy)."""
+    assert not resources_of(template, "AWS::Lambda::Permission")
+    functions = set(resources_of(template, "AWS::Serverless::Function"))
+    policies = resources_of(template, "AWS::Lambda::ResourcePolicy")
+    targets = {p["Properties"]["ResourceArn"]["Fn::GetAtt"][0] for p in policies.values()}
+    assert targets == functions and len(policies) == len(functions)
+    allowed_conditions = [
+        (None, {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}),
+        ("IsOrganizationDeployment", {"StringEquals": {"aws:SourceOrgID": {"Ref": "OrganizationId"}}}),
+        (
+            "HasMemberAccountIds",
+            {"StringEquals": {"aws:SourceAccount": {"Fn::Split": [",", {"Ref": "MemberAccountIds"}]}}},
+        ),
+    ]
+    for name, policy in policies.items():
+        function = policy["Properties"]["ResourceArn"]["Fn::GetAtt"][0]
+        found = []
+        for entry in policy["Properties"]["PolicyDocument"]["Statement"]:
+            condition_name = None
+            if "Fn::If" in entry:
+                condition_name, entry, otherwise = entry["Fn::If"]
+                assert otherwise == {"Ref": "AWS::NoValue"}, name
+            assert entry["Effect"] == "Allow", name
+            assert entry["Principal"] == {"Service": "config.amazonaws.com"}, name
+            assert entry["Action"] == "lambda:InvokeFunction", name
+            assert entry["Resource"] == {"Fn::GetAtt": [function, "Arn"]}, name
+            found.append((condition_name, entry["Condition"]))
+        assert found == allowed_conditions, name
+    conditions = template["Conditions"]
+    assert conditions["IsOrganizationDeployment"] == {
+        "Fn::And": [{"Condition": "HasMemberExecutionRole"}, {"Condition": "HasOrganizationId"}]
+    }
+    assert template["Parameters"]["MemberAccountIds"]["AllowedPattern"] == r"^$|^\d{12}(,\d{12})*$"
 
 
 def test_runbook_documents_are_the_files_in_remediations(template: dict[str, Any]) -> None:
