@@ -85,10 +85,10 @@ def test_only_aws_config_of_this_account_or_organization_may_invoke(template: di
     for name, policy in policies.items():
         function = policy["Properties"]["ResourceArn"]["Fn::GetAtt"][0]
         found = []
-        for entry in policy["Properties"]["PolicyDocument"]["Statement"]:
-            condition_name = None
-            if "Fn::If" in entry:
-                condition_name, entry, otherwise = entry["Fn::If"]
+        for raw in policy["Properties"]["PolicyDocument"]["Statement"]:
+            condition_name, entry = None, raw
+            if "Fn::If" in raw:
+                condition_name, entry, otherwise = raw["Fn::If"]
                 assert otherwise == {"Ref": "AWS::NoValue"}, name
             assert entry["Effect"] == "Allow", name
             assert entry["Principal"] == {"Service": "config.amazonaws.com"}, name
