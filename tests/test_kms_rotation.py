@@ -29,10 +29,10 @@ from ml_guardrails.aws import ClientFactory
 from ml_guardrails.catalog import get
 from ml_guardrails.engine import EvaluationIncomplete, RuleParameters, handle
 from ml_guardrails.testing import (
-    ACCOUNT_ID,
     NOTIFICATION_TIME,
     PutEvaluationsRecorder,
     change_event,
+    history_item,
     inject,
     oversized_event,
     scheduled_event,
@@ -331,26 +331,8 @@ def test_e2e_change_trigger_with_limit_reads_the_period(rec: PutEvaluationsRecor
 
 def test_e2e_oversized_trigger(rec: PutEvaluationsRecorder) -> None:
     base = fixture("kms_customer_key.json")
-    history_item = {  # GetResourceConfigHistory shape: configuration a JSON string, map<string,string>
-        "version": "1.3",
-        "accountId": ACCOUNT_ID,
-        "configurationItemCaptureTime": dt.datetime(2026, 11, 27, 8, 30, 5, 250000, tzinfo=dt.UTC),
-        "configurationItemStatus": "OK",
-        "configurationStateId": "1795775405250",
-        "arn": base["ARN"],
-        "resourceType": KMS_KEY,
-        "resourceId": base["resourceId"],
-        "awsRegion": "us-east-1",
-        "tags": {"team": "ml-platform"},
-        "relatedEvents": [],
-        "relationships": [],
-        "configuration": json.dumps(base["configuration"]),
-        "supplementaryConfiguration": {
-            "KeyRotationStatus": "true",
-            "Policy": base["supplementaryConfiguration"]["Policy"],
-        },
-    }
-    inject(rec.session, "config.GetResourceConfigHistory", response={"configurationItems": [history_item]})
+    history = history_item(base, dt.datetime(2026, 11, 27, 8, 30, 5, 250000, tzinfo=dt.UTC))
+    inject(rec.session, "config.GetResourceConfigHistory", response={"configurationItems": [history]})
     records = handle(RULE(), oversized_event(KMS_KEY, base["resourceId"]), session=rec.session)
     [posted] = rec.evaluations
     assert posted["ComplianceType"] == C

@@ -58,7 +58,14 @@ from ml_guardrails import remediate as fix
 from ml_guardrails.cli import scan
 from ml_guardrails.engine import handle
 from ml_guardrails.runbooks import FakeClock, run_runbook
-from ml_guardrails.testing import aws_shaped_rds, change_event, inject, oversized_event, scheduled_event
+from ml_guardrails.testing import (
+    aws_shaped_rds,
+    change_event,
+    history_item,
+    inject,
+    oversized_event,
+    scheduled_event,
+)
 from tests import iam_recorder
 from tests.iam_action_map import SCOPED, STAR_ONLY
 from tests.iam_recorder import Recording
@@ -66,6 +73,7 @@ from tests.iam_recorder import Recording
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
 FIXTURES = ROOT / "tests" / "fixtures" / "ci"
+CAPTURED = dt.datetime(2026, 11, 28, 9, 30, tzinfo=dt.UTC)  # of the oversized events' items
 SPECS = catalog.discover(ROOT / "rules")
 ACCOUNT, REGION, PARTITION = "123456789012", "us-east-1", "aws"
 LAMBDA_DESTINATION = frozenset({"sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"})
@@ -192,28 +200,6 @@ def _ci(name: str, **replace: Any) -> dict[str, Any]:
     for key, value in replace.items():
         ci[key] = value
     return ci
-
-
-def _history_item(ci: dict[str, Any]) -> dict[str, Any]:
-    """The GetResourceConfigHistory shape of a CI (JSON strings, a datetime capture time)."""
-    return {
-        "version": "1.3",
-        "accountId": ci["awsAccountId"],
-        "configurationItemCaptureTime": dt.datetime(2026, 11, 28, 9, 30, tzinfo=dt.UTC),
-        "configurationItemStatus": "OK",
-        "configurationStateId": str(ci["configurationStateId"]),
-        "arn": ci.get("ARN"),
-        "resourceType": ci["resourceType"],
-        "resourceId": ci["resourceId"],
-        "awsRegion": ci["awsRegion"],
-        "tags": ci.get("tags") or {},
-        "relationships": [],
-        "configuration": json.dumps(ci["configuration"]),
-        "supplementaryConfiguration": {
-            k: v if isinstance(v, str) else json.dumps(v)
-            for k, v in (ci.get("supplementaryConfiguration") or {}).items()
-        },
-    }
 
 
 def _landscape_cis(session: boto3.Session, key_arn: str) -> dict[str, dict[str, Any]]:
@@ -348,7 +334,7 @@ def _run_rules(session: boto3.Session, key_arn: str) -> None:
         inject(
             oversized_session,
             "config.GetResourceConfigHistory",
-            response={"configurationItems": [_history_item(ci)]},
+            response={"configurationItems": [history_item(ci, CAPTURED)]},
         )
         _invoke(
             rule,

@@ -34,6 +34,7 @@ from ml_guardrails.testing import (
     aws_shaped_rds,
     change_event,
     dbi_resource_id,
+    history_item,
     inject,
     oversized_event,
     scheduled_event,
@@ -394,24 +395,8 @@ def test_e2e_change_trigger_cluster_cmk(rec: PutEvaluationsRecorder) -> None:
 def test_e2e_oversized_trigger(rec: PutEvaluationsRecorder) -> None:
     seed_rds_cmk(rec.session)
     ci = ci_for(rec.session, "ml-model-registry")
-    history_item = {  # GetResourceConfigHistory shape: configuration a JSON string
-        "version": "1.3",
-        "accountId": ACCOUNT_ID,
-        "configurationItemCaptureTime": dt.datetime(2026, 11, 27, 8, 30, 5, 250000, tzinfo=dt.UTC),
-        "configurationItemStatus": "OK",
-        "configurationStateId": "1795775405250",
-        "arn": ci["ARN"],
-        "resourceType": DB_CLUSTER,
-        "resourceId": ci["resourceId"],
-        "resourceName": ci["resourceName"],
-        "awsRegion": "us-east-1",
-        "tags": ci["tags"],
-        "relatedEvents": [],
-        "relationships": [],
-        "configuration": json.dumps(ci["configuration"]),
-        "supplementaryConfiguration": {"Tags": json.dumps(ci["supplementaryConfiguration"]["Tags"])},
-    }
-    inject(rec.session, "config.GetResourceConfigHistory", response={"configurationItems": [history_item]})
+    history = history_item(ci, dt.datetime(2026, 11, 27, 8, 30, 5, 250000, tzinfo=dt.UTC))
+    inject(rec.session, "config.GetResourceConfigHistory", response={"configurationItems": [history]})
     records = handle(RULE(), oversized_event(DB_CLUSTER, ci["resourceId"]), session=rec.session)
     [posted] = rec.evaluations
     assert (posted["ComplianceResourceId"], posted["ComplianceType"]) == (ci["resourceId"], NC)

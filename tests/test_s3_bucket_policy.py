@@ -21,10 +21,10 @@ from ml_guardrails.aws import ClientFactory
 from ml_guardrails.catalog import get
 from ml_guardrails.engine import EvaluationIncomplete, handle
 from ml_guardrails.testing import (
-    ACCOUNT_ID,
     NOTIFICATION_TIME,
     PutEvaluationsRecorder,
     change_event,
+    history_item,
     inject,
     oversized_event,
     scheduled_event,
@@ -294,26 +294,8 @@ def test_e2e_change_trigger_compliant(rec: PutEvaluationsRecorder) -> None:
 
 def test_e2e_oversized_trigger(rec: PutEvaluationsRecorder) -> None:
     base = _fixture("s3_policy_org_only_tls.json")
-    history_item = {  # GetResourceConfigHistory shape: configuration and supplementary values as strings
-        "version": "1.3",
-        "accountId": ACCOUNT_ID,
-        "configurationItemCaptureTime": dt.datetime(2026, 11, 27, 8, 30, 5, 250000, tzinfo=dt.UTC),
-        "configurationItemStatus": "OK",
-        "configurationStateId": "1795775405250",
-        "arn": base["ARN"],
-        "resourceType": S3_BUCKET,
-        "resourceId": base["resourceId"],
-        "resourceName": base["resourceName"],
-        "awsRegion": "us-east-1",
-        "tags": {},
-        "relatedEvents": [],
-        "relationships": [],
-        "configuration": json.dumps(base["configuration"]),
-        "supplementaryConfiguration": {
-            "BucketPolicy": json.dumps(base["supplementaryConfiguration"]["BucketPolicy"])
-        },
-    }
-    inject(rec.session, "config.GetResourceConfigHistory", response={"configurationItems": [history_item]})
+    history = history_item(base, dt.datetime(2026, 11, 27, 8, 30, 5, 250000, tzinfo=dt.UTC))
+    inject(rec.session, "config.GetResourceConfigHistory", response={"configurationItems": [history]})
     records = handle(RULE(), oversized_event(S3_BUCKET, base["resourceId"], PARAMETERS), session=rec.session)
     [posted] = rec.evaluations
     assert (posted["ComplianceResourceId"], posted["ComplianceType"]) == (base["resourceId"], C)

@@ -33,6 +33,7 @@ from ml_guardrails.testing import (
     NOTIFICATION_TIME,
     PutEvaluationsRecorder,
     change_event,
+    history_item,
     inject,
     oversized_event,
     scheduled_event,
@@ -309,29 +310,8 @@ def test_oversized_end_to_end(rec: PutEvaluationsRecorder, rule: Any) -> None:
     key = rec.session.client("kms").create_key()["KeyMetadata"]
     ci = with_key(load_ci("s3_sse_kms_cmk.json"), key["Arn"])
     captured = dt.datetime(2026, 11, 27, 10, 2, 31, 512000, tzinfo=dt.UTC)
-    # GetResourceConfigHistory shape: configuration and supplementary values are JSON strings, the
-    # capture time a datetime (what botocore returns).
-    history_item = {
-        "version": "1.3",
-        "accountId": ci["awsAccountId"],
-        "configurationItemCaptureTime": captured,
-        "configurationItemStatus": "OK",
-        "configurationStateId": str(ci["configurationStateId"]),
-        "arn": ci["ARN"],
-        "resourceType": ci["resourceType"],
-        "resourceId": ci["resourceId"],
-        "resourceName": ci["resourceName"],
-        "awsRegion": ci["awsRegion"],
-        "availabilityZone": "Regional",
-        "tags": ci["tags"],
-        "relatedEvents": [],
-        "relationships": [],
-        "configuration": json.dumps(ci["configuration"]),
-        "supplementaryConfiguration": {
-            k: v if isinstance(v, str) else json.dumps(v) for k, v in ci["supplementaryConfiguration"].items()
-        },
-    }
-    inject(rec.session, "config.GetResourceConfigHistory", response={"configurationItems": [history_item]})
+    history = history_item(ci, captured)
+    inject(rec.session, "config.GetResourceConfigHistory", response={"configurationItems": [history]})
     event = oversized_event("AWS::S3::Bucket", ci["resourceId"], {**LOCAL, "RequireBucketKey": "true"})
     records = handle(rule, event, session=rec.session)
     (posted,) = rec.evaluations

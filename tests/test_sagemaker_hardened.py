@@ -44,6 +44,7 @@ from ml_guardrails.testing import (
     REGION,
     PutEvaluationsRecorder,
     change_event,
+    history_item,
     inject,
     oversized_event,
     patch_moto_sagemaker,
@@ -321,25 +322,8 @@ def test_change_items_for_the_fault_matrix_need_the_api(aws: PutEvaluationsRecor
 def test_oversized_end_to_end(aws: PutEvaluationsRecorder) -> None:
     seed_sagemaker_hardened(aws.session)
     notification = ci_for(aws.session, "nb-root-enabled")
-    history_item = {
-        "version": "1.3",
-        "accountId": ACCOUNT_ID,
-        "configurationItemCaptureTime": dt.datetime(2026, 11, 27, 8, 30, 0, 125000, tzinfo=dt.UTC),
-        "configurationItemStatus": "OK",
-        "configurationStateId": "1764232200125",
-        "arn": notification["ARN"],
-        "resourceType": RTYPE,
-        "resourceId": notification["resourceId"],
-        "resourceName": "nb-root-enabled",
-        "awsRegion": REGION,
-        "availabilityZone": "Regional",
-        "tags": {},
-        "relatedEvents": [],
-        "relationships": [],
-        "configuration": json.dumps(notification["configuration"]),
-        "supplementaryConfiguration": {},
-    }
-    inject(aws.session, "config.GetResourceConfigHistory", response={"configurationItems": [history_item]})
+    history = history_item(notification, dt.datetime(2026, 11, 27, 8, 30, 0, 125000, tzinfo=dt.UTC))
+    inject(aws.session, "config.GetResourceConfigHistory", response={"configurationItems": [history]})
     result = handle(RULE(), oversized_event(RTYPE, arn("nb-root-enabled")), session=aws.session)
     (evaluation,) = result
     assert evaluation["ComplianceType"] == "NON_COMPLIANT"

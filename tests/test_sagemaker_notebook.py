@@ -38,6 +38,7 @@ from ml_guardrails.testing import (
     REGION,
     PutEvaluationsRecorder,
     change_event,
+    history_item,
     inject,
     oversized_event,
     scheduled_event,
@@ -315,25 +316,8 @@ def test_oversized_end_to_end(aws: PutEvaluationsRecorder) -> None:
     ``configuration`` as a JSON string, ``arn``/``accountId`` keys and a datetime capture time."""
     seed_sagemaker_notebooks(aws.session)
     notification = ci_for(aws.session, "nb-nat-egress")
-    history_item = {
-        "version": "1.3",
-        "accountId": ACCOUNT_ID,
-        "configurationItemCaptureTime": dt.datetime(2026, 11, 27, 8, 30, 0, 125000, tzinfo=dt.UTC),
-        "configurationItemStatus": "OK",
-        "configurationStateId": "1764232200125",
-        "arn": notification["ARN"],
-        "resourceType": RTYPE,
-        "resourceId": notification["resourceId"],
-        "resourceName": "nb-nat-egress",
-        "awsRegion": REGION,
-        "availabilityZone": "Regional",
-        "tags": {},
-        "relatedEvents": [],
-        "relationships": [],
-        "configuration": json.dumps(notification["configuration"]),
-        "supplementaryConfiguration": {},
-    }
-    inject(aws.session, "config.GetResourceConfigHistory", response={"configurationItems": [history_item]})
+    history = history_item(notification, dt.datetime(2026, 11, 27, 8, 30, 0, 125000, tzinfo=dt.UTC))
+    inject(aws.session, "config.GetResourceConfigHistory", response={"configurationItems": [history]})
     result = handle(RULE(), oversized_event(RTYPE, arn("nb-nat-egress")), session=aws.session)
     assert aws.evaluations == result
     (evaluation,) = result

@@ -21,10 +21,10 @@ from ml_guardrails.aws import ClientFactory
 from ml_guardrails.catalog import get
 from ml_guardrails.engine import EvaluationIncomplete, handle
 from ml_guardrails.testing import (
-    ACCOUNT_ID,
     NOTIFICATION_TIME,
     PutEvaluationsRecorder,
     change_event,
+    history_item,
     inject,
     oversized_event,
     scheduled_event,
@@ -297,23 +297,8 @@ def test_e2e_change_trigger_compliant_and_gwlb(rec: PutEvaluationsRecorder) -> N
 
 def test_e2e_oversized_trigger(rec: PutEvaluationsRecorder) -> None:
     base = _fixture("vpce_interface_sagemaker_api_org.json")
-    history_item = {
-        "version": "1.3",
-        "accountId": ACCOUNT_ID,
-        "configurationItemCaptureTime": dt.datetime(2026, 11, 27, 8, 30, 5, 250000, tzinfo=dt.UTC),
-        "configurationItemStatus": "OK",
-        "configurationStateId": "1795775405250",
-        "arn": base["ARN"],
-        "resourceType": VPCE,
-        "resourceId": base["resourceId"],
-        "awsRegion": "us-east-1",
-        "tags": {"Name": "ml-training-sagemaker-api"},
-        "relatedEvents": [],
-        "relationships": [],
-        "configuration": json.dumps(base["configuration"]),
-        "supplementaryConfiguration": {},
-    }
-    inject(rec.session, "config.GetResourceConfigHistory", response={"configurationItems": [history_item]})
+    history = history_item(base, dt.datetime(2026, 11, 27, 8, 30, 5, 250000, tzinfo=dt.UTC))
+    inject(rec.session, "config.GetResourceConfigHistory", response={"configurationItems": [history]})
     records = handle(RULE(), oversized_event(VPCE, base["resourceId"], PARAMETERS), session=rec.session)
     [posted] = rec.evaluations
     assert (posted["ComplianceResourceId"], posted["ComplianceType"]) == (base["resourceId"], C)

@@ -33,6 +33,7 @@ from ml_guardrails.testing import (
     REGION,
     PutEvaluationsRecorder,
     change_event,
+    history_item,
     inject,
     oversized_event,
     scheduled_event,
@@ -292,25 +293,8 @@ def test_oversized_event_end_to_end(rec: PutEvaluationsRecorder) -> None:
     seed_vpc_flow_logs(rec.session)
     ci = ci_for(rec.session, "ml-feature-store")
     captured = dt.datetime(2026, 11, 27, 8, 30, 5, 123000, tzinfo=dt.UTC)
-    # GetResourceConfigHistory shape: configuration is a JSON string, the capture time a datetime
-    history_item = {
-        "version": "1.3",
-        "accountId": ACCOUNT_ID,
-        "configurationItemCaptureTime": captured,
-        "configurationItemStatus": "OK",
-        "configurationStateId": "1764232205123",
-        "arn": ci["ARN"],
-        "resourceType": RTYPE,
-        "resourceId": ci["resourceId"],
-        "awsRegion": REGION,
-        "availabilityZone": "Multiple Availability Zones",
-        "tags": ci["tags"],
-        "relatedEvents": [],
-        "relationships": [],
-        "configuration": json.dumps(ci["configuration"]),
-        "supplementaryConfiguration": {},
-    }
-    inject(rec.session, "config.GetResourceConfigHistory", response={"configurationItems": [history_item]})
+    history = history_item(ci, captured)
+    inject(rec.session, "config.GetResourceConfigHistory", response={"configurationItems": [history]})
     posted = handle(RULE(), oversized_event(RTYPE, ci["resourceId"]), session=rec.session)
     (evaluation,) = rec.evaluations
     assert evaluation["ComplianceType"] == "NON_COMPLIANT"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime as dt
 import hashlib
 import json
 import re
@@ -82,6 +83,36 @@ def oversized_event(
         "messageType": "OversizedConfigurationItemChangeNotification",
     }
     return _envelope(invoking, rule_parameters, **extra)
+
+
+def history_item(ci: Mapping[str, Any], captured: dt.datetime, **fields: Any) -> dict[str, Any]:
+    """Configuration item ``ci`` (change-notification shape) as GetResourceConfigHistory returns it -- what
+    the handler reads after an :func:`oversized_event`: ``arn``/``accountId`` keys, ``configuration`` and
+    every ``supplementaryConfiguration`` value JSON strings (the API's map<string,string>), the capture
+    time the datetime ``captured``. The inverse of :func:`ml_guardrails.ci.history_item_to_notification`;
+    ``fields`` replace or add top-level keys."""
+    supplementary = ci.get("supplementaryConfiguration") or {}
+    item: dict[str, Any] = {
+        "version": "1.3",
+        "accountId": ci.get("awsAccountId", ACCOUNT_ID),
+        "configurationItemCaptureTime": captured,
+        "configurationItemStatus": "OK",
+        "configurationStateId": str(ci.get("configurationStateId", "")),
+        "arn": ci.get("ARN"),
+        "resourceType": ci["resourceType"],
+        "resourceId": ci["resourceId"],
+        "awsRegion": ci.get("awsRegion", REGION),
+        "tags": dict(ci.get("tags") or {}),
+        "relatedEvents": [],
+        "relationships": [],
+        "configuration": json.dumps(ci["configuration"]),
+        "supplementaryConfiguration": {
+            k: v if isinstance(v, str) else json.dumps(v) for k, v in supplementary.items()
+        },
+    }
+    item.update({k: ci[k] for k in ("resourceName", "availabilityZone") if ci.get(k) is not None})
+    item.update(fields)
+    return item
 
 
 def scheduled_event(rule_parameters: Mapping[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
