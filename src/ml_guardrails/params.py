@@ -125,16 +125,11 @@ class IntParameter(Parameter):
 
     def parse(self, value: Any) -> int:
         text = "" if isinstance(value, bool) else str(value).strip()
-        if not re.fullmatch(r"[+-]?[0-9]{1,10}", text):
-            raise InvalidParametersError(
-                f"{self.name} must be an integer from {self.minimum} to {self.maximum}, got {_show(value)}"
-            )
-        number = int(text)
-        if not self.minimum <= number <= self.maximum:
-            raise InvalidParametersError(
-                f"{self.name} must be an integer from {self.minimum} to {self.maximum}, got {_show(value)}"
-            )
-        return number
+        if re.fullmatch(r"[+-]?[0-9]{1,10}", text) and self.minimum <= int(text) <= self.maximum:
+            return int(text)
+        raise InvalidParametersError(
+            f"{self.name} must be an integer from {self.minimum} to {self.maximum}, got {_show(value)}"
+        )
 
 
 class StringParameter(Parameter):
