@@ -31,6 +31,7 @@ from ml_guardrails.aws import ClientFactory
 from ml_guardrails.catalog import get
 from ml_guardrails.runbooks import runner as rb
 from ml_guardrails.testing import ACCOUNT_ID, REGION, inject
+from tests.test_remediation_sagemaker import describe_sequence
 from tests.test_sagemaker_hardened import IMDS, NOTEBOOK_KEY_ARN, patch_moto_sagemaker
 
 RULE_NAME = "SAGEMAKER_NOTEBOOK_HARDENED"
@@ -137,26 +138,6 @@ def run(session: boto3.Session, parameters: dict[str, Any], clock: Any = None) -
 def failed_message(execution: rb.Execution) -> str:
     assert execution.status == "Failed", (execution.status, execution.failure_message)
     return str(execution.failure_message)
-
-
-def describe_sequence(session: boto3.Session, name: str, statuses: list[str]) -> None:
-    """DescribeNotebookInstance reports ``statuses`` for its first calls, then moto's real answer."""
-    real = describe(session, name)
-    seen = {"n": 0}
-
-    def count(**_: Any) -> None:
-        seen["n"] += 1
-
-    session.events.register_first("provide-client-params.sagemaker.DescribeNotebookInstance", count)
-    for index, status in enumerate(statuses, start=1):
-        response = copy.deepcopy(real)
-        response["NotebookInstanceStatus"] = status
-        inject(
-            session,
-            "sagemaker.DescribeNotebookInstance",
-            response=response,
-            when=lambda _, index=index: seen["n"] == index,
-        )
 
 
 def output(execution: rb.Execution, ref: str) -> Any:
