@@ -31,7 +31,7 @@ from ml_guardrails.aws import ClientFactory
 from ml_guardrails.catalog import get
 from ml_guardrails.runbooks import runner as rb
 from ml_guardrails.testing import ACCOUNT_ID, REGION, inject
-from tests.test_remediation_sagemaker import describe_sequence
+from tests.test_remediation_sagemaker import MUTATING, create_notebook, describe_sequence
 from tests.test_sagemaker_hardened import IMDS, NOTEBOOK_KEY_ARN, patch_moto_sagemaker
 
 RULE_NAME = "SAGEMAKER_NOTEBOOK_HARDENED"
@@ -39,15 +39,6 @@ DOCUMENT = "MlGuardrails-HardenSageMakerNotebook"
 ROOT = Path(__file__).resolve().parents[1]
 RUNBOOK = ROOT / "remediations" / f"{DOCUMENT}.yaml"
 PARAMETERS_JSON = ROOT / "rules" / RULE_NAME / "parameters.json"
-ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/service-role/AmazonSageMaker-ExecutionRole-ml"
-MUTATING = {
-    "StopNotebookInstance",
-    "StartNotebookInstance",
-    "DeleteNotebookInstance",
-    "UpdateNotebookInstance",
-    "AddTags",
-    "DeleteTags",
-}
 SPEC = get(RULE_NAME)
 DOC: dict[str, Any] = yaml.safe_load(RUNBOOK.read_text(encoding="utf-8"))
 
@@ -81,15 +72,8 @@ class Calls:
         return [p for n, p in self.made if n == operation]
 
 
-def create_notebook(session: boto3.Session, name: str, **extra: Any) -> str:
-    """A notebook with the API defaults (root Enabled, IMDSv1, no key) unless ``extra`` says otherwise."""
-    sm: Any = session.client("sagemaker")
-    arn: str = sm.create_notebook_instance(
-        NotebookInstanceName=name, InstanceType="ml.t3.medium", RoleArn=ROLE, **extra
-    )["NotebookInstanceArn"]
-    return arn
-
-
+# create_notebook (shared with the quarantine runbook's tests) keeps the API defaults: root access Enabled,
+# IMDSv1, no key -- not hardened unless ``extra`` says otherwise.
 HARDENED: dict[str, Any] = {
     "RootAccess": "Disabled",
     "KmsKeyId": NOTEBOOK_KEY_ARN,
