@@ -156,7 +156,6 @@ class _Stack:
             "AWS::NoValue": _NO_VALUE,
         }
         self.attributes: dict[str, dict[str, Any]] = {}
-        self.types: dict[str, str] = {}
 
     def physical_name(self, logical_id: str, limit: int = 64) -> str:
         """CloudFormation's generated name shape: ``stack-LogicalId-SUFFIX``, cut to ``limit``."""
@@ -573,13 +572,13 @@ def launch_workspace(
         attributes = creator(stack, logical_id, props)
         stack.attributes[logical_id] = attributes
         stack.values[logical_id] = attributes["Ref"]
-        stack.types[logical_id] = str(kind)
     outputs = {name: stack.resolve(out["Value"]) for name, out in doc.get("Outputs", {}).items()}
     return {
         "StackName": stack_name,
         "Parameters": {k: v for k, v in stack.values.items() if k in doc.get("Parameters", {})},
         "Resources": {
-            logical_id: {"Type": stack.types[logical_id], "PhysicalResourceId": attrs["Ref"], **attrs}
+            logical_id: {"Type": str(resources[logical_id]["Type"]), "PhysicalResourceId": attrs["Ref"]}
+            | attrs
             for logical_id, attrs in stack.attributes.items()
         },
         "Outputs": outputs,
