@@ -127,25 +127,22 @@ def measure(rules: list[str], samples: int = 7) -> dict[str, object]:
                 paired[rule].append(_run(python, _PAIRED.format(task=task, module=rule, **fill)))
                 alone[rule].append(_run(python, _ALONE.format(task=task, module=rule, **fill)))
 
-    def median(values: list[float]) -> float:
-        return statistics.median(values)
-
-    boto3_cpu = median([s[0] for s in alone["boto3"]])
+    boto3_cpu = statistics.median([s[0] for s in alone["boto3"]])
     figures: dict[str, object] = {
         "python": version,
         "executable": python,
         "lambda_runtime": version.startswith("3.12."),
         "layer_build_seconds": round(built, 1),
         "samples": samples,
-        "boto3_ms": _ms(median([s[0] for rule in rules for s in paired[rule]])),
-        "boto3_wall_ms": _ms(median([s[2] for rule in rules for s in paired[rule]])),
+        "boto3_ms": _ms(statistics.median([s[0] for rule in rules for s in paired[rule]])),
+        "boto3_wall_ms": _ms(statistics.median([s[2] for rule in rules for s in paired[rule]])),
         "rules": {
             rule: {
-                "ratio": round(median([s[1] / s[0] for s in paired[rule]]), 3),
-                "wall_ratio": round(median([s[3] / s[2] for s in paired[rule]]), 3),
-                "own_ms": _ms(median([s[1] - s[0] for s in paired[rule]])),
-                "ms": _ms(median([s[1] for s in paired[rule]])),
-                "separate_ratio": round(median([s[0] for s in alone[rule]]) / boto3_cpu, 3),
+                "ratio": round(statistics.median([s[1] / s[0] for s in paired[rule]]), 3),
+                "wall_ratio": round(statistics.median([s[3] / s[2] for s in paired[rule]]), 3),
+                "own_ms": _ms(statistics.median([s[1] - s[0] for s in paired[rule]])),
+                "ms": _ms(statistics.median([s[1] for s in paired[rule]])),
+                "separate_ratio": round(statistics.median([s[0] for s in alone[rule]]) / boto3_cpu, 3),
             }
             for rule in rules
         },
